@@ -11,6 +11,12 @@ Optional hooks a model may provide:
   checker when symmetry reduction is asked for. It must map every state of an orbit to the
   same state.
 * ``format_action(action)``: a short human-readable label for traces.
+* ``format_state(state)``: a human-readable, deterministic rendering of a state for traces
+  and JSON output (``repr`` otherwise; a frozenset's repr changes order between runs).
+* ``successors(state)``: the pairs ``(action, next_state(state, action))`` for every
+  action of ``actions(state)`` whose successor is not None, in the same order. A model
+  may compute them in one pass for speed; ``actions`` and ``next_state`` remain the
+  definition (they replay traces and pinpoint errors), so the two must agree.
 """
 
 from __future__ import annotations
