@@ -1,0 +1,91 @@
+"""The exercises' checks, shared by immediate feedback and by graded test cells.
+
+Each exercise has *parts*: functions that take the student's object (and, in hidden
+tests, harder settings) and raise ``AssertionError`` with a message a student can act
+on. ``check()`` runs an exercise's visible parts, prints a verdict and records a pass;
+graded test cells call ``verify()`` so a failure is an ordinary assertion with a clean
+message. The settings of hidden tests live in the source notebook's hidden regions, never
+here, because students can read this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dtcourse.errors import DTCourseError
+
+Part = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise's checkable parts, in the order ``check()`` runs them."""
+
+    id: str
+    parts: tuple[tuple[str, Part], ...]
+
+
+_MODULES = ("dtcourse.exercises.phase1",)
+
+
+def registry() -> dict[str, Exercise]:
+    """Every exercise with checks, found in the phase modules' ``EXERCISES`` tuples."""
+    found: dict[str, Exercise] = {}
+    for name in _MODULES:
+        for exercise in importlib.import_module(name).EXERCISES:
+            found[exercise.id] = exercise
+    return found
+
+
+def _lookup(exercise_id: str) -> Exercise:
+    exercises = registry()
+    if exercise_id not in exercises:
+        known = ", ".join(sorted(exercises))
+        raise DTCourseError(f"no exercise {exercise_id!r}; known exercises: {known}")
+    return exercises[exercise_id]
+
+
+def verify(exercise_id: str, part: str, obj: Any, **settings: Any) -> None:
+    """Run one part; raises AssertionError when the student's answer is wrong."""
+    parts = dict(_lookup(exercise_id).parts)
+    if part not in parts:
+        raise DTCourseError(f"exercise {exercise_id} has no part {part!r}; parts: {list(parts)}")
+    parts[part](obj, **settings)
+
+
+def check(exercise_id: str, obj: Any) -> None:
+    """Immediate feedback: run the visible parts, print a verdict, record a pass.
+
+    Prints to stdout only and returns None, so it is safe inside a graded cell.
+    """
+    exercise = _lookup(exercise_id)
+    failures: list[tuple[str, str]] = []
+    for name, part in exercise.parts:
+        try:
+            part(obj)
+        except AssertionError as error:
+            failures.append((name, str(error) or "an assertion failed"))
+        except NotImplementedError:
+            failures.append((name, "not implemented yet: replace `raise NotImplementedError()`"))
+        except Exception as error:  # the student's code raised: show it, briefly
+            failures.append((name, f"your code raised {type(error).__name__}: {error}"))
+    total = len(exercise.parts)
+    if not failures:
+        print(f"✅ {exercise_id}: all {total} checks pass.")
+        _record_pass(exercise_id)
+        return
+    print(f"❌ {exercise_id}: {total - len(failures)} of {total} checks pass.")
+    for name, message in failures:
+        print(f"  • {name}: {message}")
+
+
+def _record_pass(exercise_id: str) -> None:
+    from dtcourse.progress import ProgressStore
+
+    try:
+        ProgressStore().mark(exercise_id, source="check")
+    except DTCourseError as error:
+        print(f"  (progress not recorded: {error})")
