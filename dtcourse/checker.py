@@ -157,7 +157,10 @@ class CheckResult:
 
 
 def default_format_action(action: Any) -> str:
-    """``("RMPrepare", "r1")`` reads as ``RMPrepare(r1)``; anything else as its repr."""
+    """``("RMPrepare", "r1")`` reads as ``RMPrepare(r1)``, a string as itself, anything else
+    as its repr."""
+    if isinstance(action, str):
+        return action
     if isinstance(action, tuple) and action and isinstance(action[0], str):
         if len(action) == 1:
             return action[0]
