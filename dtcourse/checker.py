@@ -43,6 +43,19 @@ from dtcourse.model import Path, Property, PropertyKind
 _CLOCK_EVERY = 512
 
 
+class ModelFailure(ModelError):
+    """The model misbehaved while being explored.
+
+    ``path`` is the run that reached the state where it happened (None when it happened
+    on an initial state), and ``action`` the action being taken, when known.
+    """
+
+    def __init__(self, message: str, *, path: Path | None, action: Any = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.action = action
+
+
 @dataclass(frozen=True)
 class Stats:
     """A snapshot of a run, as given to progress callbacks."""
@@ -278,7 +291,7 @@ class _Run:
         # Per blocking property: successor ids along allowed edges, in CSR form.
         self.edges = [array("q") for _ in self.blocking]
         self.offsets = [array("q", [0]) for _ in self.blocking]
-        self.pending: dict[int, tuple[Hashable, ...]] = {}
+        self.pending: list[dict[int, tuple[Hashable, ...]]] = [{} for _ in self.blocking]
         self.first_bad: dict[str, int] = {}
         self.examples: dict[str, int] = {}
         self.generated = 0
@@ -290,7 +303,6 @@ class _Run:
     def execute(self) -> CheckResult:
         self.start = time.perf_counter()
         reason = self._explore()
-        seconds = time.perf_counter() - self.start
         complete = reason is None
         violations: list[Violation] = []
         for prop in self.properties:
@@ -313,20 +325,20 @@ class _Run:
                         "no reachable state satisfies it (the model may do nothing useful)",
                     )
                 )
-        witness = self._blocking_witness()
-        blocking_path = None
-        if witness is not None:
-            prop, state_id, key = witness
-            blocking_path = self.path(state_id)
+        witnesses = self._blocking_witnesses()
+        for prop, state_id, key in witnesses:
+            path = self.path(state_id)
             violations.append(
                 Violation(
                     prop.name,
                     "blocking",
-                    blocking_path,
-                    f"{key!r} is waiting in a state reached in {len(blocking_path)} steps and "
+                    path,
+                    f"{key!r} is waiting in a state reached in {len(path)} steps and "
                     "can never be resolved using the allowed actions",
                 )
             )
+        shallowest = min((state_id for _, state_id, _ in witnesses), default=None)
+        blocking_path = None if shallowest is None else self.path(shallowest)
         unreached = ()
         if not complete:
             unreached = tuple(
@@ -338,15 +350,20 @@ class _Run:
         if self.progress is not None:
             self.progress(stats)
         model = self.model
+        examples = {
+            p.name: self.path(self.examples[p.name])
+            for p in self.properties
+            if p.name in self.examples
+        }
         return CheckResult(
             distinct=len(self.states),
             generated=self.generated,
             depth=stats.depth,
-            seconds=seconds,
+            seconds=stats.seconds,
             complete=complete,
             reason=reason,
             violations=tuple(violations),
-            examples={name: self.path(i) for name, i in self.examples.items()},
+            examples=examples,
             blocking=blocking_path,
             unreached=unreached,
             symmetry=self.canon is not None,
@@ -457,9 +474,9 @@ class _Run:
             if prop.name not in self.examples and prop.condition(model, state):
                 self.examples[prop.name] = state_id
         else:
-            keys = tuple(prop.pending(model, state))
+            keys = tuple(dict.fromkeys(prop.pending(model, state)))
             if keys:
-                self.pending[state_id] = tuple(dict.fromkeys(self.pending.get(state_id, ()) + keys))
+                self.pending[self.blocking.index(prop)][state_id] = keys
 
     def _loop(self) -> str | None:
         """The hot loop: everything it touches is a local variable."""
@@ -536,11 +553,10 @@ class _Run:
                                     sometimes = [x for x in sometimes if x[0] != name]
                                     break
                         if record:
-                            for prop in blocking:
-                                keys = tuple(prop.pending(model, t))
+                            for n, prop in enumerate(blocking):
+                                keys = tuple(dict.fromkeys(prop.pending(model, t)))
                                 if keys:
-                                    old = pending.get(j, ())
-                                    pending[j] = tuple(dict.fromkeys(old + keys))
+                                    pending[n][j] = keys
                     if record:
                         for n, prop in enumerate(blocking):
                             cache = allowed_cache[n]
@@ -631,8 +647,8 @@ class _Run:
             f"the model raised {error!r} while expanding state {state!r}", state_id, None
         ) from error
 
-    def _error(self, message: str, state_id: int | None, action: Any) -> ModelError:
-        """A ModelError whose message ends with the trace; ``.path`` holds it as a Path."""
+    def _error(self, message: str, state_id: int | None, action: Any) -> ModelFailure:
+        """A ModelFailure whose message ends with the trace that led to the failure."""
         path = None if state_id is None else self.path(state_id)
         if path is None:
             trace = "at an initial state"
@@ -641,10 +657,7 @@ class _Run:
             if action is not None:
                 labels.append(self._label(action))
             trace = "after " + (" -> ".join(labels) if labels else "the initial state")
-        error = ModelError(f"{message} ({trace})")
-        error.path = path  # type: ignore[attr-defined]
-        error.action = action  # type: ignore[attr-defined]
-        return error
+        return ModelFailure(f"{message} ({trace})", path=path, action=action)
 
     def _label(self, action: Any) -> str:
         fmt = getattr(self.model, "format_action", None)
@@ -664,49 +677,54 @@ class _Run:
         steps.reverse()
         return Path(states[state_id], tuple(steps))
 
-    def _blocking_witness(self) -> tuple[Property, int, Hashable] | None:
-        """The shallowest (smallest id) state with a key that can never be resolved."""
-        if not self.blocking or not self.pending:
-            return None
-        model = self.model
-        count = len(self.states)
-        expanded = self.expanded
-        best: tuple[int, Property, Hashable] | None = None
+    def _blocking_witnesses(self) -> list[tuple[Property, int, Hashable]]:
+        """Per blocking property, the shallowest (smallest id) state with a key that can
+        never be resolved, and that key."""
+        model, states = self.model, self.states
+        count, expanded = len(states), self.expanded
+        witnesses = []
         for n, prop in enumerate(self.blocking):
+            pending = self.pending[n]
+            if not pending:
+                continue
             offsets = self.offsets[n]
             # A search stopped by a limit may have recorded part of a state's edges.
             edges = self.edges[n][: offsets[expanded]]
             predecessors = _reverse(offsets, edges, expanded, count)
-            keys = dict.fromkeys(k for ks in self.pending.values() for k in ks)
-            for key in keys:
-                try:
-                    # Unexpanded states count as able to resolve: a partial run only reports
-                    # witnesses whose whole allowed future has been explored.
-                    good = bytearray(count)
-                    frontier = []
-                    for state_id in range(count):
-                        if state_id >= expanded or prop.resolved(model, self.states[state_id], key):
-                            good[state_id] = 1
-                            frontier.append(state_id)
-                except DTCourseError:
-                    raise
-                except Exception as error:
-                    raise self._error(
-                        f"property {prop.name!r}: resolved() raised {error!r} for key {key!r} "
-                        f"on state {self.states[state_id]!r}",
-                        state_id,
-                        None,
-                    ) from error
+            best: tuple[int, Hashable] | None = None
+            for key in dict.fromkeys(k for keys in pending.values() for k in keys):
+                # Unexpanded states count as able to resolve: a partial run only reports
+                # witnesses whose whole allowed future has been explored.
+                good = bytearray(count)
+                frontier = []
+                for state_id in range(count):
+                    try:
+                        resolved = state_id >= expanded or prop.resolved(
+                            model, states[state_id], key
+                        )
+                    except DTCourseError:
+                        raise
+                    except Exception as error:
+                        raise self._error(
+                            f"property {prop.name!r}: resolved() raised {error!r} for key "
+                            f"{key!r} on state {states[state_id]!r}",
+                            state_id,
+                            None,
+                        ) from error
+                    if resolved:
+                        good[state_id] = 1
+                        frontier.append(state_id)
                 _backward(frontier, good, predecessors)
-                for state_id, waiting in self.pending.items():
+                # pending is filled in id order, so the first hit is the shallowest.
+                for state_id, waiting in pending.items():
                     if best is not None and state_id >= best[0]:
                         break
                     if key in waiting and not good[state_id]:
-                        best = (state_id, prop, key)
+                        best = (state_id, key)
                         break
-        if best is None:
-            return None
-        return best[1], best[0], best[2]
+            if best is not None:
+                witnesses.append((prop, best[0], best[1]))
+        return witnesses
 
 
 def _successors(model: Any) -> Callable[[Any], Iterable[tuple[Any, Any]]]:
@@ -752,8 +770,7 @@ def _backward(frontier: list[int], good: bytearray, predecessors: tuple[array, a
     start, sources = predecessors
     while frontier:
         target = frontier.pop()
-        for e in range(start[target], start[target + 1]):
-            source = sources[e]
+        for source in sources[start[target] : start[target + 1]]:
             if not good[source]:
                 good[source] = 1
                 frontier.append(source)

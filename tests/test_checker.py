@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from dtcourse.checker import CheckResult, Stats, check, default_format_action, print_progress
+from dtcourse.checker import (
+    CheckResult,
+    ModelFailure,
+    Stats,
+    check,
+    default_format_action,
+    print_progress,
+)
 from dtcourse.errors import DTCourseError, ModelError
 from dtcourse.model import Path, Property
 from dtcourse.specs import build
@@ -276,6 +283,23 @@ def test_blocking_witness_is_the_shortest_path_to_a_blocked_state() -> None:
     assert _replays(model, result.blocking)
 
 
+def test_each_blocking_property_is_judged_on_its_own() -> None:
+    class TwoViews(Commit):
+        def properties(self):
+            return [
+                *super().properties(),
+                Property.blocking(
+                    "coordinator decides",
+                    pending=lambda m, s: ["c"] if s[0] != "decided" else [],
+                    resolved=lambda m, s, key: s[0] == "decided",
+                ),
+            ]
+
+    result = check(TwoViews())
+    # With recovery allowed, the coordinator can always come back and decide.
+    assert [v.property for v in result.violations] == ["participant never blocks"]
+
+
 def test_no_blocking_when_recovery_is_allowed() -> None:
     result = check(Commit(recovery_allowed=True))
     assert result.ok and result.blocking is None
@@ -363,8 +387,10 @@ def test_next_state_raising_names_action_state_and_path() -> None:
     assert "next_state() raised ZeroDivisionError('bad arithmetic')" in message
     assert "action '+3'" in message and "state 4" in message
     assert "after +1 -> +3" in message or "after +3 -> +1" in message
+    assert isinstance(caught.value, ModelFailure)
     path = caught.value.path
     assert path.last == 4 and len(path) == 2
+    assert caught.value.action is None  # the failing action is named in the message
 
 
 def test_actions_raising_is_reported() -> None:
