@@ -120,7 +120,7 @@ def test_additional_resources_and_video_groups() -> None:
 
 def test_every_item_carries_references_with_web_addresses() -> None:
     syllabus = load_syllabus()
-    for item in (*syllabus.resources, *syllabus.additional):
+    for item in (*syllabus.resources, *syllabus.additional, *syllabus.videos):
         assert item.references, f"{item.id} has no references"
     for item in (*syllabus.resources, *syllabus.additional, *syllabus.videos):
         for ref in item.references:
