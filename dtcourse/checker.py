@@ -504,6 +504,7 @@ class _Run:
         ]
         first_bad = self.first_bad
         examples = self.examples
+        bad_count, example_count = len(first_bad), len(examples)
         blocking = self.blocking
         record = bool(blocking)
         allowed_cache: list[dict[Any, bool]] = [{} for _ in blocking]
@@ -544,14 +545,16 @@ class _Run:
                             for name, cond in always:
                                 if not cond(model, t):
                                     first_bad[name] = j
-                                    always = [a for a in always if a[0] != name]
-                                    break
+                            if len(first_bad) != bad_count:
+                                bad_count = len(first_bad)
+                                always = [a for a in always if a[0] not in first_bad]
                         if sometimes:
                             for name, cond in sometimes:
                                 if cond(model, t):
                                     examples[name] = j
-                                    sometimes = [x for x in sometimes if x[0] != name]
-                                    break
+                            if len(examples) != example_count:
+                                example_count = len(examples)
+                                sometimes = [x for x in sometimes if x[0] not in examples]
                         if record:
                             for n, prop in enumerate(blocking):
                                 keys = tuple(dict.fromkeys(prop.pending(model, t)))

@@ -168,6 +168,24 @@ def test_always_violation_comes_with_the_shortest_trace() -> None:
     assert _replays(model, violation.path)
 
 
+def test_properties_failing_in_the_same_state_share_the_shortest_trace() -> None:
+    class TwoInvariants(Ladder):
+        def properties(self):
+            return [
+                Property.always("not 7", lambda m, s: s != 7),
+                Property.always("below 7", lambda m, s: s < 7),
+                Property.sometimes("six", lambda m, s: s == 6),
+                Property.sometimes("even", lambda m, s: s % 2 == 0 and s > 4),
+            ]
+
+    result = check(TwoInvariants())
+    paths = {v.property: v.path for v in result.violations}
+    assert set(paths) == {"not 7", "below 7"}
+    assert paths["not 7"] == paths["below 7"] and len(paths["not 7"]) == 3
+    assert result.examples["six"] == result.examples["even"]
+    assert len(result.examples["six"]) == 2
+
+
 def test_a_clean_model_passes_with_exact_statistics() -> None:
     result = check(Ladder(top=10))
     assert result.ok and result.complete and result.reason is None
