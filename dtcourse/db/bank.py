@@ -21,6 +21,7 @@ coordinator's recovery (the step under test) and checks, from what the databases
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -159,15 +160,107 @@ def bank_sites(
         raise DatabaseError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
 
 
-def create_bank(rms: Sequence[ResourceManager], accounts: int, log: DecisionLog) -> None:
-    """Fresh accounts with ``INITIAL_BALANCE`` each, after resolving what an old run left."""
-    coordinator = Coordinator(log, rms)
-    coordinator.recover()
+def create_bank(rms: Sequence[ResourceManager], accounts: int, log: DecisionLog) -> int:
+    """Fresh accounts with ``INITIAL_BALANCE`` each, after recovering what an old run left.
+
+    Returns the number of in-doubt branches that recovery resolved first.
+    """
+    report = Coordinator(log, rms).recover()
     for index, rm in enumerate(rms):
-        rm.create_bank(
-            {a: INITIAL_BALANCE for a in range(accounts) if a % len(rms) == index}
-        )
+        rm.create_bank({a: INITIAL_BALANCE for a in range(accounts) if a % len(rms) == index})
     log.clear()
+    return len(report.actions)
+
+
+def default_workdir() -> Path:
+    """Where ``dtcourse bank``, ``indoubt`` and ``resolve`` keep SQLite sites and the log."""
+    configured = os.environ.get("DTCOURSE_BANK_DIR")
+    if configured:
+        return Path(configured)
+    import platformdirs
+
+    return platformdirs.user_data_path("dtcourse") / "bank"
+
+
+@dataclass(frozen=True)
+class BankReport:
+    """The result of ``dtcourse bank``."""
+
+    backend: str
+    participants: int
+    accounts: int
+    transfers: int
+    committed: int
+    aborted: int
+    in_doubt_resolved: int
+    crashes: int
+    total_before: int
+    total_after: int
+    seconds: float
+    forced_writes: int | None
+    violations: tuple[str, ...] = ()
+
+    @property
+    def transfers_per_second(self) -> float:
+        return self.transfers / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and self.total_before == self.total_after
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self) | {
+            "transfers_per_second": round(self.transfers_per_second, 1),
+            "ok": self.ok,
+        }
+
+
+def run_bank(
+    backend: str = "sqlite",
+    *,
+    workdir: Path,
+    dsns: Sequence[str] = (),
+    participants: int = 3,
+    accounts: int = 12,
+    transfers: int = 100,
+    crash_every: int = 0,
+    seed: int = 0,
+) -> BankReport:
+    """Run the bank: in this process, or with a crash every ``crash_every`` transfers."""
+    if dsns:
+        participants = len(dsns)
+    check_shape(participants, accounts, transfers)
+    if crash_every < 0:
+        raise DatabaseError(f"--crash-every must be 0 (no crashes) or more, got {crash_every}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    if crash_every:
+        report = torture(
+            backend=backend, transfers=transfers, seed=seed, participants=participants,
+            accounts=accounts, batch=crash_every, dsns=dsns, workdir=workdir,
+        )
+        return BankReport(
+            backend, participants, accounts, report.transfers, report.committed,
+            report.aborted, report.resolved, report.crashes, report.balance_before,
+            report.balance_after, report.seconds, None, report.violations,
+        )
+    with ExitStack() as stack:
+        sites = stack.enter_context(bank_sites(backend, participants, workdir, dsns))
+        rms = [stack.enter_context(open_site(site)) for site in sites]
+        log = stack.enter_context(DecisionLog(workdir / LOG_FILE))
+        resolved = create_bank(rms, accounts, log)
+        coordinator = Coordinator(log, rms)
+        before, forced_before = total(rms), coordinator.forced_writes
+        plan = plan_transfers(random.Random(seed), accounts, len(rms), transfers)
+        started = time.perf_counter()
+        committed = 0
+        for index, transfer in enumerate(plan):
+            work = transfer_work(transfer, len(rms))
+            committed += coordinator.run(f"b{seed}-{index}", work).committed
+        seconds = time.perf_counter() - started
+        return BankReport(
+            backend, len(rms), accounts, transfers, committed, transfers - committed, resolved,
+            0, before, total(rms), seconds, coordinator.forced_writes - forced_before,
+        )
 
 
 # -- the crash torture ------------------------------------------------------------------
@@ -281,7 +374,7 @@ def torture(
     dsns: Sequence[str] = (),
     workdir: Path | str | None = None,
     stop_on_violation: bool = True,
-    synchronous: str = "FULL",
+    synchronous: str = "NORMAL",
 ) -> TortureReport:
     """Crash a real process running transfers, recover with ``recovery``, check invariants.
 
@@ -290,6 +383,10 @@ def torture(
     after some commits), or, for a ``random_share`` of the batches, after a random delay.
     The run continues until at least ``transfers`` transfers have started in a child. For
     PostgreSQL without ``dsns`` a throwaway cluster is started and stopped.
+
+    SQLite sites run in WAL mode with ``synchronous=NORMAL`` by default: a commit then
+    survives the death of the process (what the torture does), though not a power cut.
+    Pass ``synchronous="FULL"`` to pay an fsync per commit as ``dtcourse bank`` does.
     """
     check_shape(participants, accounts, transfers)
     if participants < 2:

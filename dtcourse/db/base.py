@@ -99,7 +99,7 @@ class ResourceManager(ABC):
     # -- schema and inspection -----------------------------------------------------------
     @abstractmethod
     def create_bank(self, balances: Mapping[int, int]) -> None:
-        """Drop any previous bank tables here and create ``accounts`` with these balances."""
+        """Drop any previous bank tables here and create ``dtc_accounts`` with these balances."""
 
     @abstractmethod
     def balances(self) -> dict[int, int]:

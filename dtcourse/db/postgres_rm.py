@@ -90,15 +90,15 @@ class PostgresResourceManager(ResourceManager):
             )
         try:
             with self._admin.transaction():
-                self._admin.execute("DROP TABLE IF EXISTS accounts, dtc_applied")
+                self._admin.execute("DROP TABLE IF EXISTS dtc_accounts, dtc_applied")
                 self._admin.execute(
-                    "CREATE TABLE accounts (id integer PRIMARY KEY, "
+                    "CREATE TABLE dtc_accounts (id integer PRIMARY KEY, "
                     "balance bigint NOT NULL CHECK (balance >= 0))"
                 )
                 self._admin.execute("CREATE TABLE dtc_applied (gtrid text PRIMARY KEY)")
                 with self._admin.cursor() as cur:
                     cur.executemany(
-                        "INSERT INTO accounts VALUES (%s, %s)", sorted(balances.items())
+                        "INSERT INTO dtc_accounts VALUES (%s, %s)", sorted(balances.items())
                     )
         except self._psycopg.Error as error:
             raise self._error("cannot create the bank tables", error) from None
@@ -111,7 +111,7 @@ class PostgresResourceManager(ResourceManager):
             raise self._error("query failed (was the bank created?)", error) from None
 
     def balances(self) -> dict[int, int]:
-        return {int(a): int(b) for a, b in self._select("SELECT id, balance FROM accounts")}
+        return {int(a): int(b) for a, b in self._select("SELECT id, balance FROM dtc_accounts")}
 
     def applied(self) -> set[str]:
         return {row[0] for row in self._select("SELECT gtrid FROM dtc_applied")}
@@ -146,7 +146,7 @@ class PostgresResourceManager(ResourceManager):
         errors = self._psycopg.errors
         try:
             cur = self._conn.execute(
-                "UPDATE accounts SET balance = balance + %s WHERE id = %s",
+                "UPDATE dtc_accounts SET balance = balance + %s WHERE id = %s",
                 (update.delta, update.account),
             )
             if cur.rowcount != 1:

@@ -116,7 +116,9 @@ class SqliteResourceManager(ResourceManager):
     def _acceptable(self, conn: sqlite3.Connection, gtrid: str, deltas: dict[int, int]) -> bool:
         """Every account exists, is not locked by another branch and stays non-negative."""
         for account, delta in deltas.items():
-            row = conn.execute("SELECT balance FROM accounts WHERE id = ?", (account,)).fetchone()
+            row = conn.execute(
+                "SELECT balance FROM dtc_accounts WHERE id = ?", (account,)
+            ).fetchone()
             if row is None or row[0] + delta < 0:
                 return False
             lock = conn.execute(
@@ -128,19 +130,28 @@ class SqliteResourceManager(ResourceManager):
 
     # -- schema and inspection -----------------------------------------------------------
     def create_bank(self, balances: Mapping[int, int]) -> None:
+        pending = self.in_doubt()
+        if pending:
+            raise DatabaseError(
+                f"participant {self.name} has {len(pending)} in-doubt transaction(s) "
+                f"({', '.join(x.gtrid for x in pending[:3])}...): resolve them first with "
+                "`dtcourse indoubt` and `dtcourse resolve`"
+            )
         with self._write() as conn:
-            conn.execute("DROP TABLE IF EXISTS accounts")
+            conn.execute("DROP TABLE IF EXISTS dtc_accounts")
             conn.execute(
-                "CREATE TABLE accounts (id INTEGER PRIMARY KEY, "
+                "CREATE TABLE dtc_accounts (id INTEGER PRIMARY KEY, "
                 "balance INTEGER NOT NULL CHECK (balance >= 0))"
             )
             for table in ("dtc_prepared", "dtc_intents", "dtc_locks", "dtc_applied"):
                 conn.execute(f"DELETE FROM {table}")
-            conn.executemany("INSERT INTO accounts VALUES (?, ?)", sorted(balances.items()))
+            conn.executemany(
+                "INSERT INTO dtc_accounts VALUES (?, ?)", sorted(balances.items())
+            )
         self.forced_writes += 1
 
     def balances(self) -> dict[int, int]:
-        return dict(self._query("SELECT id, balance FROM accounts ORDER BY id"))
+        return dict(self._query("SELECT id, balance FROM dtc_accounts ORDER BY id"))
 
     def applied(self) -> set[str]:
         return {row[0] for row in self._query("SELECT gtrid FROM dtc_applied")}
@@ -201,7 +212,7 @@ class SqliteResourceManager(ResourceManager):
             if not self._acceptable(conn, xid.gtrid, deltas):
                 return False
             conn.executemany(
-                "UPDATE accounts SET balance = balance + ? WHERE id = ?",
+                "UPDATE dtc_accounts SET balance = balance + ? WHERE id = ?",
                 [(delta, account) for account, delta in deltas.items()],
             )
             conn.execute("INSERT INTO dtc_applied VALUES (?)", (xid.gtrid,))
@@ -222,7 +233,7 @@ class SqliteResourceManager(ResourceManager):
                 return
             if commit:
                 conn.execute(
-                    "UPDATE accounts SET balance = balance + "
+                    "UPDATE dtc_accounts SET balance = balance + "
                     "(SELECT delta FROM dtc_intents i WHERE i.gtrid = ? AND i.account = id) "
                     "WHERE id IN (SELECT account FROM dtc_intents WHERE gtrid = ?)",
                     (xid.gtrid, xid.gtrid),
