@@ -111,7 +111,7 @@ def hand_written_twophase(n: int) -> tuple[int, int, int]:
                     assert not (COMMITTED in rs and ABORTED in rs), "TCConsistent"
                     assert (
                         len(rs) == n
-                        and all(st in RM_STATES for st in rs)
+                        and RM_STATES.issuperset(rs)
                         and t.tm_state in TM_STATES
                         and t.tm_prepared <= everyone
                         and t.msgs <= messages

@@ -296,3 +296,19 @@ def test_build_rejects_bad_input_clearly(name, rms, words: str) -> None:
 
 def test_rm_names_are_those_of_the_tlc_configurations() -> None:
     assert rm_names(3) == ("r1", "r2", "r3")
+
+
+def test_type_invariants_reject_ill_typed_states() -> None:
+    tp = build("twophase", 2)
+    [type_ok] = [p for p in tp.properties() if p.name == "TPTypeOK"]
+    good = tp.init_states()[0]
+    assert type_ok.condition(tp, good)
+    assert not type_ok.condition(tp, good._replace(rm_state=("working", "bogus")))
+    assert not type_ok.condition(tp, good._replace(rm_state=("working",)))
+    assert not type_ok.condition(tp, good._replace(tm_state="prepared"))
+    assert not type_ok.condition(tp, good._replace(tm_prepared=frozenset({"r9"})))
+    assert not type_ok.condition(tp, good._replace(msgs=frozenset({("Prepared", "r9")})))
+    tc = build("tcommit", 2)
+    [tc_type_ok] = [p for p in tc.properties() if p.name == "TCTypeOK"]
+    assert tc_type_ok.condition(tc, ("working", "aborted"))
+    assert not tc_type_ok.condition(tc, ("working", "undecided"))

@@ -106,7 +106,7 @@ def _can_commit(state: TCState) -> bool:
 
 
 def _type_ok(model: TCommit, state: TCState) -> bool:
-    return len(state) == len(model.rms) and all(status in RM_STATES for status in state)
+    return len(state) == len(model.rms) and RM_STATES.issuperset(state)
 
 
 def _consistent(model: TCommit, state: TCState) -> bool:

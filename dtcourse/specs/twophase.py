@@ -247,7 +247,7 @@ def _type_ok(model: TwoPhase, state: TPState) -> bool:
     rm_state, tm_state, tm_prepared, msgs = state
     return (
         len(rm_state) == len(model.rms)
-        and all(st in RM_STATES for st in rm_state)
+        and RM_STATES.issuperset(rm_state)
         and tm_state in TM_STATES
         and tm_prepared <= model._all
         and msgs <= model._messages
@@ -269,6 +269,7 @@ def _some(status: str):
 
 def _every(status: str):
     def condition(model: TwoPhase, state: TPState) -> bool:
-        return all(st == status for st in state.rm_state)
+        rm_state = state.rm_state
+        return rm_state.count(status) == len(rm_state)
 
     return condition
