@@ -116,13 +116,16 @@ def _arrow_text(
 def text_sequence(trace: Any, *, max_events: int | None = None, width: int | None = None) -> str:
     """The trace as a text sequence diagram, one line per event.
 
-    ``width`` is the number of characters per node column (wide enough for every name by
-    default); ``max_events`` keeps only the first events, like ``sequence_diagram``.
+    ``width`` is the number of characters per node column (by default wide enough for
+    every name and most message labels); ``max_events`` keeps only the first events, like
+    ``sequence_diagram``.
     """
     plan: SequenceLayout = layout(trace, max_events=max_events)
     events = tuple(trace.events)[: len(plan.event_rows)]
     longest = max((len(node) for node in plan.nodes), default=4)
-    column = max(width or 0, longest + 3, 12)
+    label = max((len(arrow.label) for arrow in plan.arrows), default=0)
+    # Wide enough for names, and for message labels up to a point: the summary has them all.
+    column = width if width else max(longest + 3, min(label + 6, 24), 12)
     lanes = len(plan.nodes)
     arrows_by_end = {arrow.end_event: arrow for arrow in plan.arrows if arrow.end_event is not None}
     marks_by_event = {mark.event: mark for mark in plan.marks}

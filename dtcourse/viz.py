@@ -58,6 +58,7 @@ DOWN = "#bbbbbb"
 PARTITION = "#f0c987"
 DECISION_COLOURS = {"commit": "#2e8b57", "abort": "#c0392b"}
 OTHER_DECISION = "#7f8c8d"
+COST_COLUMNS = ("messages", "forced_writes", "lazy_writes", "delays")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 #: An hourglass: two triangles meeting at the centre, drawn as one closed marker path.
@@ -801,7 +802,7 @@ def _require_columns(frame: Any, columns: Iterable[str], what: str) -> None:
 def plot_costs(
     frame: Any,
     x: str = "participants",
-    y: str | Sequence[str] = ("messages", "forced_writes", "delays"),
+    y: str | Sequence[str] | None = None,
     hue: str = "variant",
     *,
     style: str | None = "outcome",
@@ -810,8 +811,12 @@ def plot_costs(
     """Line plots of a cost table: one panel per measure in ``y``, one line per ``hue``
     value (and per ``style`` value, drawn dashed/dotted, when the table has that column).
 
-    Repeated rows for the same point (several seeds) are averaged.
+    ``y`` defaults to every cost column the table has among messages, forced_writes,
+    lazy_writes and delays. Repeated rows for the same point (several seeds) are averaged.
     """
+    if y is None:
+        present = getattr(frame, "columns", ())
+        y = [name for name in COST_COLUMNS if name in present] or list(COST_COLUMNS[:1])
     measures = [y] if isinstance(y, str) else list(y)
     if not measures:
         raise DTCourseError("plot_costs needs at least one measure in y")
@@ -825,6 +830,9 @@ def plot_costs(
     hues = list(dict.fromkeys(frame[hue]))
     styles = list(dict.fromkeys(frame[use_style])) if use_style else [None]
     dashes = ["-", "--", ":", "-."]
+    numeric_x = frame[x].dtype.kind in "iuf"
+    spread = float(frame[x].max() - frame[x].min()) if numeric_x else 0.0
+    dodge = 0.012 * spread if numeric_x and len(hues) > 1 else 0.0
     markers = ["o", "s", "^", "D", "v", "P"]
     for axis, measure in zip(axes, measures, strict=True):
         for h_number, hue_value in enumerate(hues):
@@ -835,8 +843,11 @@ def plot_costs(
                 if len(rows) == 0:
                     continue
                 label = str(hue_value) + (f" ({style_value})" if use_style else "")
+                # Equal costs are common (variants differ in one place): a small sideways
+                # shift per variant keeps every line visible instead of hidden behind another.
+                shift = (h_number - (len(hues) - 1) / 2) * dodge
                 axis.plot(
-                    rows[x], rows[measure], label=label,
+                    rows[x] + shift, rows[measure], label=label,
                     color=PALETTE[h_number % len(PALETTE)],
                     linestyle=dashes[s_number % len(dashes)],
                     marker=markers[h_number % len(markers)], markersize=5, linewidth=1.5,
