@@ -255,7 +255,7 @@ def _draw_arrow(
     along = (0.75, 0.6, 0.9, 0.45) if arrow.kind == "in-flight" else (0.5, 0.35, 0.65, 0.22, 0.78)
     spots = [(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t) for t in along]
     if self_message:
-        spots = [(x0 + 0.3, (y0 + y1) / 2)]
+        spots = [(x0 + 0.22, (y0 + y1) / 2)]
     text = arrow.label
     if arrow.kind == "in-flight":
         text = f"{arrow.label} …"
