@@ -1,0 +1,216 @@
+"""The saga engine: simulated services, the reference orchestrator, crashes, interleaving;
+and the analytic cost table of the commit-protocol variants."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dtcourse.costs_table import VARIANTS, cost, cost_rows, cost_table
+from dtcourse.errors import DTCourseError
+from dtcourse.saga import (
+    COMMITTED,
+    COMPENSATED,
+    DEMO_STORES,
+    ORDER_STORES,
+    Faults,
+    Orchestrator,
+    Saga,
+    Step,
+    anomaly_demo,
+    orchestrate,
+    order_saga,
+    run,
+    serial_outcomes,
+    trip_saga,
+    trip_stores,
+)
+
+
+def _compensations(result):
+    return [c.step for c in result.calls if c.kind == "compensate" and c.effective]
+
+
+def test_no_failure_commits_every_step_once_and_applies_its_effects():
+    result = run(orchestrate, order_saga())
+    assert result.outcome == COMMITTED
+    assert [c.step for c in result.calls] == list(order_saga().names)
+    assert result.stores["inventory"]["widgets"] == 3
+    assert result.stores["payments"]["alice"] == 70
+    assert result.stores["orders"]["o1"] == "APPROVED"
+    assert result.trace.decisions() == {"orchestrator": COMMITTED}
+
+
+@pytest.mark.parametrize("failing", order_saga().names[:3])
+def test_a_failure_compensates_the_completed_steps_in_reverse_order(failing):
+    saga = order_saga()
+    result = run(orchestrate, saga, Faults(fail_step=failing))
+    completed = saga.names[: saga.number(failing) - 1]
+    assert result.outcome == COMPENSATED
+    assert _compensations(result) == list(reversed(completed))
+    assert result.status[failing] == "failed"
+    assert result.stores["inventory"] == ORDER_STORES["inventory"]
+    assert result.stores["payments"] == ORDER_STORES["payments"]
+
+
+def test_business_rule_failure_out_of_stock_needs_no_injection():
+    result = run(orchestrate, order_saga(quantity=9))
+    assert result.outcome == COMPENSATED
+    assert result.status["reserve_stock"] == "failed"
+    assert result.stores["orders"]["o1"] == "REJECTED"
+
+
+def test_transient_compensation_failures_are_retried_until_they_succeed():
+    faults = Faults(fail_step="charge_card", compensation_failures=(("reserve_stock", 3),))
+    result = run(orchestrate, order_saga(), faults)
+    attempts = [c for c in result.calls if c.kind == "compensate" and c.step == "reserve_stock"]
+    assert [c.ok for c in attempts] == [False, False, False, True]
+    assert result.outcome == COMPENSATED
+
+
+def test_requests_are_idempotent():
+    def twice(saga, services, log):
+        for step in saga.steps:
+            assert services.execute(step) and services.execute(step)
+        return COMMITTED
+
+    result = run(twice, order_saga())
+    assert [c.effective for c in result.calls] == [True, False] * 4
+    assert result.stores["inventory"]["widgets"] == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    length=st.integers(1, 6),
+    fail=st.integers(0, 6),
+    crash_points=st.frozensets(st.integers(1, 30), max_size=3),
+    flaky=st.integers(0, 3),
+)
+def test_reference_keeps_the_saga_property_under_any_crashes(length, fail, crash_points, flaky):
+    saga = trip_saga(length)
+    failing = saga.names[fail - 1] if 1 <= fail <= length else None
+    faults = Faults(
+        fail_step=failing,
+        compensation_failures=tuple((name, flaky) for name in saga.names[:-1]),
+        crash_at=crash_points,
+    )
+    result = run(orchestrate, saga, faults, stores=trip_stores(saga))
+    if failing is None:
+        assert result.outcome == COMMITTED
+        assert set(result.status.values()) == {"done"}
+    else:
+        assert result.outcome == COMPENSATED
+        assert "done" not in result.status.values()
+        assert result.stores == trip_stores(saga)
+        undone = _compensations(result)
+        assert undone == sorted(undone, key=saga.number, reverse=True)
+    assert result.crashes == len([p for p in crash_points if p <= result.crash_points])
+
+
+def test_a_crash_after_a_reply_loses_it_and_recovery_asks_again():
+    result = run(orchestrate, order_saga(), Faults(crash_at=frozenset({3})))
+    assert result.crashes == 1
+    assert [c.step for c in result.calls][:3] == ["create_order", "reserve_stock", "reserve_stock"]
+    assert result.calls[2].effective is False  # the repeated request changed nothing
+    kinds = [e.kind for e in result.trace.events]
+    assert "drop" in kinds and "crash" in kinds and "recover" in kinds
+    assert result.outcome == COMMITTED
+
+
+def test_recovery_from_the_log_goes_backward_once_a_failure_is_logged():
+    saga = order_saga()
+    state = Orchestrator.recover(
+        saga, [("done", "create_order"), ("done", "reserve_stock"), ("failed", "charge_card")]
+    )
+    assert state.next_request() == ("compensate", saga.step("reserve_stock"))
+    state, records = state.on_reply("compensate", saga.step("reserve_stock"), True)
+    assert records == (("compensated", "reserve_stock"),)
+    assert state.next_request() == ("compensate", saga.step("create_order"))
+    with pytest.raises(DTCourseError, match="unknown record"):
+        Orchestrator.recover(saga, [("begun", "x")])
+
+
+def test_malformed_sagas_and_requests_are_refused_with_a_reason():
+    with pytest.raises(DTCourseError, match="no steps"):
+        Saga("s", ())
+    with pytest.raises(DTCourseError, match="repeats"):
+        Saga("s", (Step("a", "x", "a", "undo a"), Step("a", "x", "a")))
+    with pytest.raises(DTCourseError, match="no compensation"):
+        Saga("s", (Step("a", "x", "a"), Step("b", "x", "b")))
+
+    def foreign(saga, services, log):
+        services.execute(Step("other", "x", "other"))
+
+    with pytest.raises(DTCourseError, match="not a step"):
+        run(foreign, order_saga())
+
+
+def test_the_anomaly_is_an_outcome_no_serial_order_gives():
+    demo = anomaly_demo()
+    assert demo.outcomes == {"o1": COMPENSATED, "o2": COMPENSATED}
+    assert demo.stores["inventory"]["widgets"] == 2
+    seen_by_o2 = [r.value for r in demo.readings if r.saga == "o2"]
+    assert seen_by_o2 == [0]  # o1's reservation, which was undone later
+    sagas = (order_saga("o1", quantity=2), order_saga("o2", quantity=1, customer="bob"))
+    serial = serial_outcomes(sagas, stores=DEMO_STORES, failing={"o1": "charge_card"})
+    assert len(serial) == 2
+    assert all(outcome["o2"] == COMMITTED for outcome in serial.values())
+
+
+# --- the cost table ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_costs_match_the_formulas_derived_in_the_reading(n):
+    assert (cost("presumed nothing", n).messages, cost("presumed nothing", n).forced_writes) == (
+        4 * n,
+        2 * n + 1,
+    )
+    pn_abort = cost("presumed nothing", n, "abort")
+    assert (pn_abort.messages, pn_abort.forced_writes) == (4 * n - 2, 2 * n - 1)
+    pa = cost("presumed abort", n)
+    assert (pa.messages, pa.forced_writes) == (4 * n, 2 * n + 1)
+    pa_abort = cost("presumed abort", n, "abort")
+    assert (pa_abort.messages, pa_abort.forced_writes) == (3 * n - 1, n - 1)
+    pc = cost("presumed commit", n)
+    assert (pc.messages, pc.forced_writes, pc.lazy_writes) == (3 * n, n + 2, n)
+    ro = cost("read-only", n)
+    assert (ro.messages, ro.forced_writes, ro.lazy_writes) == (2 * n, 0, 0)
+    for k in range(n):
+        mixed = cost("presumed abort", n, read_only=k)
+        assert (mixed.messages, mixed.forced_writes) == (2 * k + 4 * (n - k), 2 * (n - k) + 1)
+
+
+def test_presumed_commit_trades_commit_savings_for_abort_costs():
+    for n in range(2, 9):
+        pa, pc = cost("presumed abort", n), cost("presumed commit", n)
+        assert pa.messages - pc.messages == n
+        assert pa.forced_writes - pc.forced_writes == n - 1
+        assert (
+            cost("presumed commit", n, "abort").forced_writes
+            > cost("presumed abort", n, "abort").forced_writes
+        )
+
+
+def test_cost_table_has_every_variant_outcome_and_size():
+    frame = cost_table(range(1, 4))
+    assert set(frame["variant"]) == set(VARIANTS)
+    assert len(frame) == len(cost_rows(range(1, 4))) == 3 * 7
+    assert list(frame.columns[:3]) == ["variant", "outcome", "participants"]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("two-phase", 3), {}, "unknown variant"),
+        (("presumed abort", 0), {}, "at least 1"),
+        (("presumed abort", 3, "maybe"), {}, "unknown outcome"),
+        (("read-only", 3, "abort"), {}, "nothing to abort"),
+        (("presumed abort", 3), {"read_only": 3}, "read_only must be"),
+        (("presumed commit", 3), {"read_only": 1}, "presumed abort commits only"),
+    ],
+)
+def test_bad_cost_queries_say_what_to_do(args, kwargs, message):
+    with pytest.raises(DTCourseError, match=message):
+        cost(*args, **kwargs)
