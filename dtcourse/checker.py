@@ -84,7 +84,13 @@ class Violation:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdicts and statistics of one run."""
+    """The verdicts and statistics of one run.
+
+    ``depth`` counts BFS levels as TLC does (the initial states are level 1), so it equals
+    TLC's "depth of the complete state graph search". ``generated`` counts every initial
+    state and every successor computed, duplicates included, as TLC's "states generated".
+    ``seconds`` covers the whole run, including the liveness analysis.
+    """
 
     distinct: int
     generated: int
@@ -205,9 +211,13 @@ def check(
 ) -> CheckResult:
     """Explore every reachable state of ``model`` breadth-first and check its properties.
 
-    ``progress`` receives a ``Stats`` snapshot about once per second and once at the end.
-    Raises ``ModelError`` when the model misbehaves (a hook raises, a state is not
-    hashable), naming the action and the state and giving the path that led there.
+    ``symmetry`` dedups on ``model.representative(state)``; it is refused with
+    ``ModelError`` when the model has blocking properties (see the module docstring).
+    ``max_states`` and ``max_seconds`` bound the search; reaching either gives an
+    incomplete result, never a pass. ``progress`` receives a ``Stats`` snapshot about once
+    per second and once at the end; the checker itself never prints.
+    Raises ``ModelFailure`` (a ``ModelError``) when the model misbehaves (a hook raises, a
+    state is not hashable), naming the action and the state, with the path that led there.
     """
     if max_states is not None and (isinstance(max_states, bool) or max_states < 1):
         raise ModelError(f"max_states must be a positive integer, got {max_states!r}")

@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dtcourse.checker import (
     CheckResult,
@@ -549,3 +551,97 @@ def test_results_do_not_depend_on_hash_randomisation(symmetry: bool) -> None:
         )
         outputs.add(done.stdout)
     assert len(outputs) == 1
+
+
+# -- random graphs against independent answers ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A transition system given by its edges; node ``bad`` breaks an invariant, nodes in
+    ``waiting`` wait for a node in ``done`` and edges labelled ``"fail"`` may not help."""
+
+    edges: tuple[tuple[int, int, str], ...]
+    bad: int
+    waiting: frozenset[int]
+    done: frozenset[int]
+
+    def init_states(self):
+        return [0]
+
+    def actions(self, state):
+        return [(label, target) for source, target, label in self.edges if source == state]
+
+    def next_state(self, state, action):
+        return action[1]
+
+    def properties(self):
+        return [
+            Property.always("not bad", lambda m, s: s != m.bad),
+            Property.blocking(
+                "waiting ends",
+                pending=lambda m, s: ["w"] if s in m.waiting else [],
+                resolved=lambda m, s, key: s in m.done,
+                allowed=lambda m, a: a[0] != "fail",
+            ),
+        ]
+
+
+def _distances(graph: Graph, start: int, allowed_only: bool = False) -> dict[int, int]:
+    dist = {start: 0}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for node in frontier:
+            for source, target, label in graph.edges:
+                if source == node and target not in dist and not (allowed_only and label == "fail"):
+                    dist[target] = dist[node] + 1
+                    nxt.append(target)
+        frontier = nxt
+    return dist
+
+
+graphs = st.integers(min_value=1, max_value=9).flatmap(
+    lambda n: st.builds(
+        Graph,
+        edges=st.lists(
+            st.tuples(
+                st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from(["ok", "fail"])
+            ),
+            max_size=25,
+        ).map(tuple),
+        bad=st.integers(0, n - 1),
+        waiting=st.frozensets(st.integers(0, n - 1)),
+        done=st.frozensets(st.integers(0, n - 1)),
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(graphs)
+def test_random_graphs_match_independent_search(graph: Graph) -> None:
+    result = check(graph)
+    reachable = _distances(graph, 0)
+    assert result.complete and result.distinct == len(reachable)
+    assert result.depth == max(reachable.values()) + 1
+    verdicts = {v.property: v for v in result.violations}
+    if graph.bad in reachable:
+        path = verdicts["not bad"].path
+        assert len(path) == reachable[graph.bad] and path.last == graph.bad
+        assert _replays(graph, path)
+    else:
+        assert "not bad" not in verdicts
+    blocked = [
+        node
+        for node in reachable
+        if node in graph.waiting
+        and not any(n in graph.done for n in _distances(graph, node, allowed_only=True))
+    ]
+    if blocked:
+        witness = verdicts["waiting ends"].path
+        assert witness == result.blocking
+        assert witness.last in blocked
+        assert len(witness) == min(reachable[node] for node in blocked)
+        assert _replays(graph, witness)
+    else:
+        assert "waiting ends" not in verdicts and result.blocking is None
