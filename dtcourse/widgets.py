@@ -63,6 +63,9 @@ _CSS = """
   letter-spacing: 0.04em; color: var(--jp-ui-font-color2, #666); }
 .dtc-link { font-size: 12px; color: var(--jp-ui-font-color2, #666); }
 .dtc-tick .widget-label-basic span { font-size: 13px; }
+.dtc-checklist input[type="checkbox"] { accent-color: var(--jp-success-color1, #388e3c); }
+.dtc-done-line .widget-label-basic span { color: var(--jp-success-color0, #2e7d32);
+  font-weight: 600; }
 </style>
 """
 
@@ -176,11 +179,23 @@ def resource_html(resource: Resource, syllabus: Syllabus) -> str:
     return "".join(parts)
 
 
-def missing_html(status: ChecklistStatus) -> str:
+def missing_html(status: ChecklistStatus, phase: Phase | None = None) -> str:
+    """What a phase line still lacks, readings and exercises apart when the phase is known."""
     if status.done:
         return '<div class="dtc-missing dtc-done">Complete.</div>'
-    missing = ", ".join(html.escape(title) for title in status.missing)
-    return f'<div class="dtc-missing">Still to do: {missing}</div>'
+    readings = {r.title for r in phase.resources} if phase is not None else set()
+    exercises = {e.title for e in phase.exercises} if phase is not None else set()
+    groups = [
+        ("to read", [t for t in status.missing if t in readings]),
+        ("to pass", [t for t in status.missing if t in exercises]),
+        ("to do", [t for t in status.missing if t not in readings and t not in exercises]),
+    ]
+    parts = [
+        f"<b>{label}:</b> {', '.join(html.escape(title) for title in titles)}"
+        for label, titles in groups
+        if titles
+    ]
+    return f'<div class="dtc-missing">Still {" · ".join(parts)}</div>'
 
 
 def minutes_text(done: int, planned: int) -> str:
@@ -395,6 +410,11 @@ class Checklist(_StoreBound, widgets.VBox):
         self.checks: Mapping[str, widgets.Checkbox] = MappingProxyType(boxes)
         self.missing: Mapping[str, widgets.HTML] = MappingProxyType(missing)
         self._supplementary_id = supplementary_id
+        self._phases = {
+            item.id: self._syllabus.phase(item.phase)
+            for item in self._syllabus.checklist
+            if item.kind == "phase" and item.phase is not None
+        }
 
         header = widgets.HBox(
             [
@@ -479,11 +499,16 @@ class Checklist(_StoreBound, widgets.VBox):
         with self._sync():
             for status in statuses:
                 if status.id in self.checks:
-                    self.checks[status.id].value = status.done
+                    box = self.checks[status.id]
+                    box.value = status.done
+                    if status.done:
+                        box.add_class("dtc-done-line")
+                    else:
+                        box.remove_class("dtc-done-line")
                     self.missing[status.id].value = (
                         self._supplementary_missing(status)
                         if status.id == self._supplementary_id
-                        else missing_html(status)
+                        else missing_html(status, self._phases.get(status.id))
                     )
             for item_id, tick in self.ticks.items():
                 tick.value = bool(view.loc[item_id, "status"] == "done")

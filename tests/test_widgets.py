@@ -315,3 +315,15 @@ def test_dependency_gaps_name_the_missing_items(store: ProgressStore) -> None:
     _complete_phase(store, "phase1")
     assert widgets.dependency_gaps(syllabus, phase2, store.checklist()) == ()
     assert widgets.notice_html(()) == ""
+
+
+def test_missing_line_separates_readings_from_exercises(store: ProgressStore) -> None:
+    phase1 = store.syllabus.phase("phase1")
+    store.mark("p1.basics", "cli")
+    status = next(s for s in store.checklist() if s.id == "check.phase1")
+    line = widgets.missing_html(status, phase1)
+    assert "<b>to read:</b> ACID in Distributed Systems" in line
+    assert "<b>to pass:</b> Catch the broken money transfer, Serializability" in line
+    assert "Distributed Transaction Basics" not in line
+    plain = widgets.missing_html(status)
+    assert "<b>to do:</b> Catch the broken money transfer, ACID in Distributed Systems" in plain
