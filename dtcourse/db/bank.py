@@ -438,7 +438,7 @@ def torture(
             }
             killed, seconds = _run_child(config, workdir, kill_after)
             journal = _Journal.read(Path(config["journal"]))
-            if not killed and journal.begun:
+            if kill_after is None and journal.begun:  # learn how long a transfer takes
                 seconds_per_transfer = max(0.002, seconds / len(journal.begun))
             counts["crashes"] += killed
             counts["transfers"] += len(journal.begun)

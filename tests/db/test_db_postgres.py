@@ -118,3 +118,13 @@ def test_the_postgres_torture_catches_a_wrong_recovery(pg_dsns, tmp_path):
     report = torture(abort_everything, backend="postgres", transfers=100, seed=0,
                      dsns=pg_dsns(3), workdir=tmp_path)
     assert not report.ok and report.lost_acknowledged > 0
+
+
+def test_in_doubt_lock_demo_on_postgres(pg_dsns, tmp_path):
+    from dtcourse.db import in_doubt_lock_demo
+
+    (dsn,) = pg_dsns(1)
+    report = in_doubt_lock_demo("postgres", dsn=dsn, workdir=tmp_path, lock_timeout=0.1)
+    assert report.in_doubt_before == ("p1:demo-1",)
+    assert report.blocked and report.released and report.in_doubt_after == ()
+    assert "pg_prepared_xacts at p1: gid=" in str(report)

@@ -247,3 +247,15 @@ def test_any_mix_of_transfers_and_crashes_keeps_the_total(tmp_path_factory, step
     assert final.in_doubt() == []
     with sqlite3.connect(folder / "p1.db") as conn:
         assert conn.execute("SELECT count(*) FROM dtc_intents").fetchone() == (0,)
+
+
+def test_in_doubt_lock_demo_on_sqlite(tmp_path):
+    from dtcourse.db import in_doubt_lock_demo
+
+    report = in_doubt_lock_demo(workdir=tmp_path, lock_timeout=0.1)
+    assert report.in_doubt_before == ("p1:demo-1", "p2:demo-1")
+    assert report.blocked and report.released
+    assert report.in_doubt_after == ()
+    text = str(report)
+    assert "locked by prepared transaction demo-1" in text and "presumed abort" in text
+    assert "balance of account 0 is now 999" in text
