@@ -206,7 +206,8 @@ from dtcourse.labs.naive_transfer import random_workload, run_transfers
 
 opening, planned = random_workload(seed, banks=3, accounts=6, transfers=transfers_per_run)
 rng = random.Random(seed)
-faults = {t.id: rng.choice(FAULTS[1:]) for t in rng.sample(planned, k=min(3, len(planned)))}
+victims = rng.sample(planned, k=min(3, len(planned)))
+faults = {t.id: rng.choice(FAULTS[1:]) for t in victims}
 busy = run_transfers(opening, planned, faults)
 print("faults injected:", faults)
 print(busy.summary())

@@ -1,7 +1,7 @@
 """Pictures of precedence graphs: nodes on a circle, one arrow per edge, the cycle in red.
 
-Drawn on a ``matplotlib.figure.Figure`` created here (never through pyplot), so nothing
-global changes and the caller decides whether to show, save or test the picture. Each
+Drawn on a figure created here (never through pyplot), so nothing global changes and the
+caller decides whether to show, save or test the picture; in a notebook it shows itself. Each
 arrow is labelled with the items whose conflicts put it there (``x@A``), so a student
 can trace every arrow back to two operations of the history.
 """
@@ -130,7 +130,7 @@ def precedence_figure(
     The per-site panels show why local serializability is not enough: every local graph
     can be acyclic while the global one, their union, has a cycle.
     """
-    from matplotlib.figure import Figure
+    from dtcourse.viz import CourseFigure
 
     ops = as_history(history)
     if not ops:
@@ -138,7 +138,7 @@ def precedence_figure(
     places = sites(ops) if by_site else ()
     panels = [(f"site {site}", precedence_graph(local_history(ops, site))) for site in places]
     panels.append(("global" if places else "precedence graph", precedence_graph(ops)))
-    figure = Figure(figsize=(max(3.4 * len(panels), 5.0), 3.6), layout="constrained")
+    figure = CourseFigure(figsize=(max(3.4 * len(panels), 5.0), 3.6), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for ax, (label, graph) in zip(axes, panels, strict=True):
         draw_precedence(ax, graph, title=label)

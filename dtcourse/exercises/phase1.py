@@ -87,11 +87,16 @@ def _names(message_list: Sequence[str], word: str) -> bool:
     return any(pattern.search(message) for message in message_list)
 
 
+def _short(found: list[str], limit: int = 300) -> str:
+    text = repr(found)
+    return text if len(text) <= limit else text[: limit - 5] + " ...]"
+
+
 def _judge(audit: Audit, run: TransferRun) -> None:
     """Everything a correct audit reports about one run, and nothing more."""
     found = _violations(audit, run)
     where = _describe(run)
-    shown = f"audit returned {found!r}"
+    shown = f"audit returned {_short(found)}"
     broken = set(run.broken())
     negatives = [
         (bank.name, account, value)
@@ -104,7 +109,7 @@ def _judge(audit: Audit, run: TransferRun) -> None:
         return
     if run.total != run.expected_total:
         change = "destroyed" if run.total < run.expected_total else "created"
-        assert _names(found, "total"), (
+        assert any("total" in message.lower() for message in found), (
             f"{where}: the total is {run.total} instead of {run.expected_total} (money "
             f"{change}), but no message mentions the total; {shown}"
         )
@@ -150,11 +155,21 @@ def visible_lost_debit_runs() -> tuple[TransferRun, ...]:
 
 
 def visible_fault_runs() -> tuple[TransferRun, ...]:
-    """The other rows of the reading's table: created money, refused credits, retries."""
+    """The other rows of the reading's table: created money, refused credits, retries,
+    and an overdraft caused by a transfer that never arrived."""
+    overdraft = run_transfers(
+        {"bank-a": {"alice": 100, "carol": 0}, "bank-b": {"bob": 0}},
+        [
+            Transfer("t1", "bank-a", "alice", "bank-b", "bob", 100),
+            Transfer("t2", "bank-b", "bob", "bank-a", "carol", 60),
+        ],
+        {"t1": "crash_between"},
+    )
     return (
         _workload_run(6, {1: "crash_between"}, order="credit_first"),
         _workload_run(7, {0: "lost_reply_retry"}),
         _workload_run(8, {3: "rejected_credit"}),
+        overdraft,
     )
 
 
