@@ -161,3 +161,45 @@ def test_serial_histories_are_serializable(ops: list[Operation]) -> None:
     serial = sorted(ops, key=lambda op: op.txn)  # stable: keeps each transaction's order
     assert is_conflict_serializable(serial)
     assert classify_anomaly(serial) is None
+
+
+# --- the picture ---------------------------------------------------------------------------
+
+
+def _arrow_colours(ax) -> list[str]:
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import FancyArrowPatch
+
+    return [to_hex(p.get_edgecolor()) for p in ax.patches if isinstance(p, FancyArrowPatch)]
+
+
+def test_figure_highlights_the_cycle_in_the_global_panel_only() -> None:
+    from dtcourse.viz import CourseFigure
+    from dtcourse.viz_precedence import CYCLE_COLOUR, EDGE_COLOUR, precedence_figure
+
+    figure = precedence_figure("w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2", by_site=True)
+    assert isinstance(figure, CourseFigure)
+    site_a, site_b, union = figure.axes
+    assert _arrow_colours(site_a) == [EDGE_COLOUR]
+    assert _arrow_colours(site_b) == [EDGE_COLOUR]
+    assert _arrow_colours(union) == [CYCLE_COLOUR, CYCLE_COLOUR]
+    assert "not serializable" in union.get_title()
+    assert "serializable" in site_a.get_title() and "not" not in site_a.get_title()
+    labels = {text.get_text() for text in union.texts}
+    assert {"T1", "T2", "x@A", "y@B"} <= labels
+    assert figure._repr_png_().startswith(b"\x89PNG")
+
+
+def test_figure_of_an_acyclic_history_has_no_red() -> None:
+    from dtcourse.viz_precedence import CYCLE_COLOUR, precedence_figure
+
+    (ax,) = precedence_figure("r1[x] w2[x] w1[y] r2[y] c1 c2").axes
+    assert CYCLE_COLOUR not in _arrow_colours(ax)
+    assert ax.get_title().endswith("acyclic: serializable")
+
+
+def test_figure_refuses_an_empty_history() -> None:
+    from dtcourse.viz_precedence import precedence_figure
+
+    with pytest.raises(DTCourseError, match="history is empty"):
+        precedence_figure("")
