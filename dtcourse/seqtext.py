@@ -125,7 +125,7 @@ def text_sequence(trace: Any, *, max_events: int | None = None, width: int | Non
     longest = max((len(node) for node in plan.nodes), default=4)
     label = max((len(arrow.label) for arrow in plan.arrows), default=0)
     # Wide enough for names, and for message labels up to a point: the summary has them all.
-    column = width if width else max(longest + 3, min(label + 6, 24), 12)
+    column = width if width else max(longest + 3, min(label + 6, 20), 12)
     lanes = len(plan.nodes)
     arrows_by_end = {arrow.end_event: arrow for arrow in plan.arrows if arrow.end_event is not None}
     marks_by_event = {mark.event: mark for mark in plan.marks}

@@ -287,7 +287,7 @@ def _decision_box(ax: Axes, x: float, y: float, value: str, size: float = 8) -> 
 
 
 def _side_label(ax: Axes, x: float, y: float, text: str, placer: _LabelPlacer) -> None:
-    short = text if len(text) <= 22 else text[:21] + "…"
+    short = text if len(text) <= 28 else text[:27] + "…"
     placer.reserve(x + 0.08, y, short, FONT - 0.5, ha="left")
     ax.text(
         x + 0.08, y, short, fontsize=FONT - 0.5, color="#444444", ha="left", va="center",
