@@ -224,6 +224,7 @@ class _StoreBound:
     _store: ProgressStore
     _error: widgets.HTML
     _syncing: bool
+    _seen_version: int = -1
 
     @contextmanager
     def _sync(self) -> Iterator[None]:
@@ -265,11 +266,25 @@ class _StoreBound:
             self._error.value = _error_html(error)
 
     def refresh(self) -> None:
+        """Re-read the store and show what it holds now."""
+        # Read the counter first: an event recorded while showing is caught next time.
+        version = self._store.version()
+        self._show()
+        self._seen_version = version
+
+    def refresh_if_changed(self) -> bool:
+        """Refresh only when the store has new events since the last refresh (one query)."""
+        if self._store.version() == self._seen_version:
+            return False
+        self.refresh()
+        return True
+
+    def _show(self) -> None:
         raise NotImplementedError
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         # Showing the same widget again (re-running its cell) shows fresh progress.
-        self._safe_refresh(self.refresh)
+        self._safe_refresh(self.refresh_if_changed)
         return super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
 
 
@@ -343,8 +358,8 @@ class ResourceList(_StoreBound, widgets.VBox):
     def phase_id(self) -> str:
         return self._phase.id
 
-    def refresh(self) -> None:
-        """Show the store's current state: read marks, minutes and the dependency notice."""
+    def _show(self) -> None:
+        """Read marks, minutes read and the dependency notice, as the store has them."""
         view = self._store.view()
         gaps = dependency_gaps(self._syllabus, self._phase, self._store.checklist())
         read_minutes = 0
@@ -491,8 +506,8 @@ class Checklist(_StoreBound, widgets.VBox):
         self.reveal.description = "Hide items" if shown else "Show items"
         self.reveal.icon = "chevron-up" if shown else "chevron-down"
 
-    def refresh(self) -> None:
-        """Re-read the store: phase lines, supplementary ticks, minutes."""
+    def _show(self) -> None:
+        """Phase lines, supplementary ticks and minutes, as the store has them."""
         view = self._store.view()
         statuses = self._store.checklist()
         done, planned = self._store.minutes()

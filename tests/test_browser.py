@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -20,8 +22,6 @@ from browser_support import (
 )
 
 from dtcourse.progress import ProgressStore
-
-pytestmark = pytest.mark.slow
 
 DEADLINE_MS = 90_000
 NOTEBOOK = "checklist.ipynb"
@@ -62,10 +62,18 @@ def _wait_for_status(store: ProgressStore, video_id: str, deadline_s: float) -> 
     return status
 
 
-def _context(server: LabServer, what: str) -> str:
-    return f"{what}\n--- server log tail ---\n{server.log_tail()}"
+def _click_first_video(page: Any, server: LabServer, tick_selector: str) -> None:
+    page.goto(f"{server.url}lab/tree/{NOTEBOOK}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    run_all_cells(page)
+    page.wait_for_selector(".dtc-checklist .dtc-reveal")
+    page.click(".dtc-checklist .dtc-reveal")
+    page.wait_for_selector(tick_selector, state="visible")
+    page.click(tick_selector)
 
 
+@pytest.mark.slow
 def test_checklist_tick_in_browser_reaches_the_store(tmp_path: Path) -> None:
     _require_chromium()
     from playwright.sync_api import Error as PlaywrightError
@@ -78,47 +86,58 @@ def test_checklist_tick_in_browser_reaches_the_store(tmp_path: Path) -> None:
     assert _video_status(store, video.id) == "todo"
     screenshot = tmp_path / "checklist.png"
 
-    with jupyter_lab(tmp_path, env={"DTCOURSE_PROGRESS": str(store_path)}) as server:
+    with (
+        jupyter_lab(tmp_path, env={"DTCOURSE_PROGRESS": str(store_path)}) as server,
+        sync_playwright() as playwright,
+    ):
         _write_notebook(server.root_dir / NOTEBOOK)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
-            )
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.set_default_timeout(DEADLINE_MS)
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1100})
-                page.set_default_timeout(DEADLINE_MS)
-                try:
-                    page.goto(f"{server.url}lab/tree/{NOTEBOOK}")
-                    page.wait_for_selector(".jp-Notebook .jp-Cell")
-                    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-                    run_all_cells(page)
-                    page.wait_for_selector(".dtc-checklist .dtc-reveal")
-                    page.click(".dtc-checklist .dtc-reveal")
-                    page.wait_for_selector(tick_selector, state="visible")
-                    page.click(tick_selector)
-                except PlaywrightError as error:
-                    page.screenshot(path=str(screenshot))
-                    pytest.fail(_context(server, f"browser step failed: {error}"))
-
+                _click_first_video(page, server, tick_selector)
                 status = _wait_for_status(store, video.id, DEADLINE_MS / 1000)
-                assert status == "done", _context(
-                    server, f"the click on {video.id!r} never reached the store {store_path}"
+                assert status == "done", (
+                    f"the click on {video.id!r} never reached the store {store_path}"
                 )
-                events = store.events()
-                assert list(events["item_id"]) == [video.id]
-                assert list(events["source"]) == ["widget"]
-                assert list(events["kind"]) == ["reviewed"]
-
-                # The widget re-reads the store after the click: the minutes label shows
-                # the video's running time.
+                # The widget re-reads the store after the click: the minutes label counts
+                # the video's running time and the tick stays ticked.
                 done, planned = store.minutes()
-                label = page.locator(".dtc-checklist").get_by_text(f"{done} of {planned} minutes")
-                label.wait_for()
+                page.locator(".dtc-checklist").get_by_text(
+                    f"{done} of {planned} minutes"
+                ).wait_for()
                 assert page.is_checked(tick_selector)
+            except (PlaywrightError, AssertionError) as error:
                 page.screenshot(path=str(screenshot))
-            finally:
-                browser.close()
+                pytest.fail(
+                    f"{error}\nscreenshot: {screenshot}\n--- server log tail ---\n"
+                    f"{server.log_tail()}"
+                )
+            page.screenshot(path=str(screenshot))
+        finally:
+            browser.close()
 
+    events = store.events()
+    assert list(events["item_id"]) == [video.id]
+    assert list(events["source"]) == ["widget"]
+    assert list(events["kind"]) == ["reviewed"]
     assert screenshot.stat().st_size > 0
     if SCREENSHOT_COPY:
         shutil.copyfile(screenshot, SCREENSHOT_COPY)
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
+)
+def test_missing_chromium_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome) as raised:
+        _require_chromium()
+    assert str(raised.value) == CHROMIUM_MISSING
+    assert "apt-get install chromium" in CHROMIUM_MISSING

@@ -327,3 +327,17 @@ def test_missing_line_separates_readings_from_exercises(store: ProgressStore) ->
     assert "Distributed Transaction Basics" not in line
     plain = widgets.missing_html(status)
     assert "<b>to do:</b> Catch the broken money transfer, ACID in Distributed Systems" in plain
+
+
+def test_refresh_if_changed_follows_the_store_version(store: ProgressStore) -> None:
+    widget = widgets.checklist(store)
+    assert widget.refresh_if_changed() is False
+    store.mark("p1.basics", "cli")
+    assert widget.refresh_if_changed() is True
+    assert widget.progress.value == store.syllabus.item("p1.basics").minutes
+    assert widget.refresh_if_changed() is False
+    listing = widgets.resource_list("phase1", store)
+    store.mark("p1.acid", "cli")
+    assert listing.toggles["p1.acid"].value is False
+    listing._repr_mimebundle_()
+    assert listing.toggles["p1.acid"].value is True
