@@ -28,7 +28,7 @@ class Exercise:
     parts: tuple[tuple[str, Part], ...]
 
 
-_MODULES = ("dtcourse.exercises.phase1",)
+_MODULES = ("dtcourse.exercises.phase1", "dtcourse.exercises.phase2", "dtcourse.exercises.phase3")
 
 
 def registry() -> dict[str, Exercise]:

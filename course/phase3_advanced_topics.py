@@ -1,0 +1,893 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Phase 3: Advanced Topics
+#
+# The last phase of the course leaves the textbook protocol behind and looks at what real
+# systems do with it. The first reading surveys the **patterns** that live with partial
+# failure (sagas and the transactional outbox) and the ones that engineer atomic commitment
+# into a database (Percolator, Spanner). The second counts what two-phase commit **costs**,
+# message by message and forced write by forced write, and derives why presumed abort,
+# presumed commit and the read-only vote win. Along the way you will run sagas over
+# simulated services, crash their orchestrator, watch two sagas trip over each other's
+# intermediate state, and write a saga orchestrator of your own.
+#
+# Run the cells from the top. The first cells check that the course package is installed and
+# choose where your progress is recorded.
+
+# %% dtcourse={"locked": true}
+import dtcourse
+from dtcourse.notebook import setup
+
+setup("0.1.0")
+
+# %% tags=["parameters"]
+# Settings for unattended runs (papermill, grading); you can leave them as they are.
+progress_store = None  # where progress is recorded; None means your usual store
+seed = 2026  # seed of the random choices in the hands-on cells
+ci = False  # True in automated runs: smaller sweeps
+max_participants = 8  # largest number of participants in the cost plots
+
+# %% dtcourse={"locked": true}
+setup("0.1.0", progress_store)
+
+# %% [markdown]
+# ## Your reading list
+#
+# The readings of this phase, in order, with their exercises. When you have worked through
+# a reading, mark it as read in the widget below; the checklist at the end of the notebook
+# follows your progress.
+#
+# <!-- resources:phase3 -->
+# **Phase 3: Advanced Topics**: 2 readings, 75 minutes, 10 points of exercises.
+#
+# 1. **Distributed Transaction Patterns** (Article, 40 minutes). Focus: Common patterns for implementing distributed transactions.
+#    - Exercise `p3.saga`: Saga with compensations (10 points)
+# 2. **Distributed Transaction Optimization** (Article, 35 minutes). Focus: Optimizing distributed transaction performance.
+# <!-- /resources -->
+
+# %%
+from dtcourse.widgets import resource_list
+
+resource_list("phase3")
+
+# %% [markdown]
+# <!-- resource:p3.patterns -->
+# ## 1. Distributed Transaction Patterns
+#
+# *Article · 40 minutes · Focus: Common patterns for implementing distributed transactions*
+# <!-- /resource -->
+
+# %% [markdown]
+# Phase 2 left us with a tension. Two-phase commit gives all-or-nothing across sites, but it
+# holds locks across network round trips, blocks when its coordinator fails, and couples the
+# availability of every participant. This resource surveys the patterns that real systems use
+# to live with that tension. Two of them give up atomic commitment and manage partial failure
+# in the application: **sagas** and the **transactional outbox** (with idempotent consumers).
+# Two keep atomic commitment but engineer around its weaknesses inside a database:
+# **Percolator**, which lets clients coordinate 2PC through a primary lock, and **Spanner**,
+# which runs 2PC over replicated groups with synchronized clocks. We finish with a guide to
+# choosing.
+
+# %% [markdown]
+# ### Sagas
+
+# %% [markdown]
+# #### The idea
+#
+# In 1987 Hector Garcia-Molina and Kenneth Salem considered **long-lived transactions**
+# (LLTs): a transaction that runs for minutes or days holds its locks the whole time and
+# blocks everybody else [Garcia-Molina & Salem 1987]. Their proposal: if an LLT can be
+# written as a sequence of ordinary transactions T1, T2, ..., Tn that may interleave with
+# other transactions, and if for each Ti (except the last) we can write a **compensating
+# transaction** Ci that semantically undoes it, then the system can guarantee that either
+#
+# ```
+# T1, T2, ..., Tn                        (the saga completes)
+# or
+# T1, T2, ..., Tj, Cj, ..., C2, C1       (for some j < n: partial execution, then undone)
+# ```
+#
+# Such a sequence is a **saga**. Each Ti commits locally and releases its locks at once; no
+# lock is held across the whole saga. Compensation is *semantic* undo: cancelling a hotel
+# booking is the compensation for making it, even if the database does not return to exactly
+# the same bytes (a cancellation record remains, a fee may be charged).
+
+# %% [markdown]
+# #### A worked example
+#
+# An online order across three services, in the style of Richardson's examples [Richardson
+# n.d.]:
+#
+# | step | service | transaction Ti | compensation Ci |
+# |---|---|---|---|
+# | 1 | orders | create order in state PENDING | mark order REJECTED |
+# | 2 | inventory | reserve 2 units of stock | release the reservation |
+# | 3 | payments | charge the card | refund the charge |
+# | 4 | orders | mark order APPROVED | (none: last step) |
+#
+# If step 3 fails (card declined), the saga runs C2 (release stock) and then C1 (reject the
+# order): that is **backward recovery**. Garcia-Molina and Salem also describe **forward
+# recovery**: with save-points, a failed saga can roll back to a save-point and retry
+# forward, and a step that cannot fail for business reasons can simply be retried until it
+# succeeds.
+#
+# Microsoft's guidance sharpens this into three kinds of step [Microsoft n.d., saga]:
+# **compensable** transactions that can be undone; one **pivot** transaction, the point of no
+# return, after which the saga must run to completion; and **retryable** transactions after
+# the pivot, which are idempotent and guaranteed to succeed eventually. In the table above,
+# charging the card is the natural pivot: put steps that are likely to fail before it, and
+# steps that merely record success after it.
+
+# %% [markdown]
+# #### The order saga, failing at the payment step
+#
+# The course package simulates the three services of the table above. Each service commits
+# its step as a local transaction (a filled square on its lifeline is that forced commit);
+# the orchestrator keeps a durable **saga log** (the squares on its lifeline) and drives the
+# steps with requests and replies. Here the card is declined at T3: the orchestrator logs
+# the failure, then compensates T2 and T1, in that order. The failed step itself is not
+# compensated: its local transaction rolled back and left nothing to undo.
+
+# %%
+from dtcourse.saga import Faults, order_saga, orchestrate, run
+from dtcourse.viz import sequence_diagram, text_sequence
+
+declined = run(orchestrate, order_saga(), Faults(fail_step="charge_card"))
+print("outcome:", declined.outcome, "| requests:", declined.story())
+sequence_diagram(declined.trace, title="Order saga: T3 fails, C2 and C1 compensate")
+
+# %% [markdown]
+# Try it: inject the failure at another step and compare. A failure at T1 needs no
+# compensation at all; a failure at T4 would need C3, C2, C1, but the last step of this saga,
+# approving the order, is the one that cannot fail for business reasons, which is why it
+# comes last. Every service's data afterwards tells the same story as the diagram: the stock
+# and the balance are back where they were, and the order is REJECTED rather than gone (a
+# compensation is a *semantic* undo).
+
+# %%
+for failing in (None, "create_order", "reserve_stock", "charge_card"):
+    result = run(orchestrate, order_saga(), Faults(fail_step=failing))
+    print(f"{str(failing):>14}: {result.outcome:<11} {result.story()}")
+    print(f"{'':>16}services afterwards: {dict(result.stores)}")
+
+# %% [markdown]
+# #### The orchestrator crashes
+#
+# The orchestrator is a process like any other, and it can die between any two of its
+# actions. What makes a saga recoverable is the log: every reply is recorded *before* the
+# orchestrator acts on it, and a restarted orchestrator rebuilds its state from the log.
+# While no failure has been logged it recovers **forward**: it sends the next step again,
+# even if its reply may have been lost in the crash, which is safe only because each request
+# carries an idempotency key (the saga and the step) and a service answers a repeated request
+# without applying it twice. Once a failure is logged it recovers **backward**: it resumes
+# the compensations where they stopped.
+#
+# Below, the orchestrator crashes right after receiving the reply to T3 (the reply is lost:
+# the crossed arrow), before it could log it. After recovery it asks for T3 again, learns
+# that it failed, and compensates.
+
+# %%
+crashed = run(orchestrate, order_saga(), Faults(fail_step="charge_card", crash_at=frozenset({5})))
+print("outcome:", crashed.outcome, "| requests:", crashed.story())
+print("saga log:", crashed.records)
+sequence_diagram(crashed.trace, title="The orchestrator crashes after T3's reply, then recovers")
+
+# %% [markdown]
+# #### Orchestration or choreography
+#
+# Someone has to drive the steps. Richardson and the Microsoft saga page describe two ways
+# [Richardson n.d.; Microsoft n.d., saga]:
+#
+# - **Orchestration**: a saga orchestrator, a small state machine with a durable state,
+#   sends a command to each service in turn, waits for the reply, and decides the next step
+#   or the compensation. The flow is explicit in one place and easy to test; the
+#   orchestrator is one more component that must be reliable.
+# - **Choreography**: there is no central controller. Each service reacts to events
+#   published by the others ("OrderCreated" makes inventory reserve stock and publish
+#   "StockReserved", which makes payments charge the card ...). Services stay decoupled, but
+#   the overall flow is implicit, scattered across event handlers, and cyclic dependencies
+#   creep in as the saga grows.
+#
+# Either way, each step is a local transaction that also has to emit a message reliably,
+# which is exactly the problem the outbox solves below.
+
+# %% [markdown]
+# #### What sagas give up: isolation
+#
+# A saga is atomic in the sense above (complete or compensated), but it is **not isolated**.
+# Each Ti commits and becomes visible immediately, so other transactions can see the saga's
+# intermediate states:
+#
+# - a customer views the order while it is PENDING, or sees stock reserved for an order that
+#   will be rejected (a dirty read, in saga terms);
+# - two sagas read the same stock count and both reserve the last unit (a lost update);
+# - a report reads stock before a saga's step and payments after another's (a fuzzy read).
+#
+# Richardson catalogues **countermeasures** that application designers use [Richardson
+# n.d.]:
+#
+# | countermeasure | idea | example |
+# |---|---|---|
+# | semantic lock | a step sets a flag marking the record as in-flux; others check it and wait, fail or treat it specially | order state PENDING until the saga finishes; other sagas refuse to modify a PENDING order |
+# | commutative updates | design updates so that their order does not matter | debit and credit as increments rather than "set balance to" |
+# | pessimistic view | reorder the steps so that the risk of a harmful dirty read is lowest | when cancelling an order, give the customer's credit back in the last, retryable step, so nobody spends credit that a compensation might take away again |
+# | reread value | before updating, reread the record and abort if it changed since the saga first read it | an optimistic check on the order's version before approving |
+#
+# Compensations have their own pitfalls, which Microsoft's compensating transaction page
+# lists [Microsoft n.d., compensating transaction]: a compensation can fail and must be
+# retried, so it must be **idempotent**; it may not restore the original state exactly
+# (someone else may have bought the released stock meanwhile, which is fine, or the price
+# may have changed, which may not be); and intermediate states are visible to the world
+# while it runs.
+
+# %% [markdown]
+# #### Seeing the missing isolation
+#
+# Two customers order widgets at the same moment, and only two are in stock. Saga o1 wants
+# both; saga o2 wants one. Saga o1 reserves its two widgets (T2 commits locally, and the
+# stock reads 0 for everyone), so o2's reservation fails and o2 is compensated. Then o1's
+# card is declined, and o1 releases its widgets. Nobody bought anything, and two widgets sit
+# on the shelf.
+#
+# No serial execution ends like this: run o1 alone and then o2, or the other way round, and
+# o2 buys its widget. Saga o2 acted on o1's intermediate state, a reservation that was
+# never going to become final: the saga version of a dirty read. The countermeasures above
+# are the cures: a *semantic lock* would have marked the reservation as pending, and o2 could
+# have waited for it instead of failing.
+
+# %%
+from dtcourse.saga import anomaly_demo
+
+lost_sale = anomaly_demo()
+for reading in lost_sale.readings:
+    print(f"saga {reading.saga} reads {reading.key} = {reading.value} at {reading.service}")
+print("outcomes:", dict(lost_sale.outcomes), "| stock afterwards:", lost_sale.stores["inventory"])
+sequence_diagram(lost_sale.trace, title="Lost sale: saga o2 acts on saga o1's intermediate state")
+
+# %% [markdown]
+# Compare with the serial executions of the same two sagas, over the same stock and with
+# the same declined card:
+
+# %%
+from dtcourse.saga import DEMO_STORES, serial_outcomes
+
+both = (order_saga("o1", quantity=2), order_saga("o2", quantity=1, customer="bob"))
+serial = serial_outcomes(both, stores=DEMO_STORES, failing={"o1": "charge_card"})
+for order, outcomes in serial.items():
+    print(" then ".join(order), "->", outcomes)
+print("interleaved ->", dict(lost_sale.outcomes))
+assert dict(lost_sale.outcomes) not in serial.values()
+
+# %% [markdown]
+# ### The transactional outbox
+
+# %% [markdown]
+# #### The dual-write problem
+#
+# Every saga step, and every event-driven service, needs to do two things together: update
+# its own database and publish a message (to a broker such as Kafka or RabbitMQ). Doing them
+# one after the other is the naive transfer from Phase 1 all over again: crash between them
+# and the database says "order created" while the message is never sent, or the message says
+# "order created" while the database rolled back. Making the database and the broker
+# participants in a 2PC would bring back every problem of Phase 2, and many brokers do not
+# support it.
+
+# %% [markdown]
+# #### The pattern
+#
+# The **transactional outbox** removes the second system from the transaction
+# [Richardson n.d., outbox; AWS n.d.; Morling 2019]:
+#
+# 1. In **one local transaction**, write the business row *and* a row describing the
+#    message into an `outbox` table in the same database. Both commit or neither does.
+# 2. A separate **message relay** reads the outbox and publishes each message to the broker,
+#    then marks it as sent (or deletes it).
+# 3. **Consumers deduplicate.** The relay can crash after publishing and before marking the
+#    row sent, and will publish it again after restart. Delivery is therefore
+#    **at-least-once**, and every consumer must be **idempotent**.
+#
+# ```
+#  service transaction (local, atomic)          relay                 consumer
+#  BEGIN                                         read unsent rows      BEGIN
+#  INSERT INTO orders ...                        publish to broker     if msg_id in processed: skip
+#  INSERT INTO outbox (id, topic, payload)       mark sent             apply effect
+#  COMMIT                                        (crash here =>        INSERT INTO processed (msg_id)
+#                                                  publish again)      COMMIT
+# ```
+#
+# The relay can **poll** the outbox table, or **tail the database's transaction log**
+# (change data capture). Morling describes the second approach with Debezium: it reads
+# committed inserts into the outbox table from the database's log and routes them to Kafka
+# topics, so the application never talks to the broker directly, and outbox rows can even be
+# deleted right after insertion because the log already holds them [Morling 2019].
+#
+# The consumer side uses an **idempotency key**: the message id (or a business key such as
+# an order number) is recorded in the consumer's database in the same local transaction as
+# the effect, so a duplicate is recognised and skipped. This is the outbox's mirror image,
+# sometimes called an inbox. Together they give *effectively-once* processing on top of
+# at-least-once delivery, without any distributed commit: the same move Helland recommended
+# in the previous resource.
+
+# %% [markdown]
+# ### Percolator: client-coordinated 2PC with a primary lock
+#
+# Google's Percolator added multi-row, multi-table transactions with snapshot isolation on
+# top of Bigtable, which offers atomicity only within a single row [Peng & Dabek 2010]. It
+# has no coordinator process at all: the **client** runs two-phase commit, and the commit
+# decision is stored in the data itself.
+#
+# - A timestamp oracle hands out a start timestamp and, later, a commit timestamp.
+# - Each cell has extra columns: `data`, `lock` and `write`.
+# - **Prewrite** (phase 1): the client picks one of the written cells as the **primary**.
+#   For every cell it writes the data and a lock at the start timestamp, in a single-row
+#   Bigtable transaction, aborting if it finds another lock or a newer committed write. The
+#   locks on the other cells (**secondaries**) point to the primary.
+# - **Commit** (phase 2): the client commits the primary first: in one single-row
+#   transaction it checks its lock is still there, writes a `write` record at the commit
+#   timestamp, and removes the lock. **That single-row write is the commit point.** Then it
+#   commits the secondaries the same way, which may happen lazily.
+#
+# If the client crashes, its locks remain. A later transaction that runs into a lock looks at
+# the primary: if the primary has been committed, it **rolls the secondary forward**; if the
+# primary is still locked and its owner is presumed dead, it erases the primary lock, which
+# **rolls the transaction back**. Because the decision lives in one row, every reader can
+# resolve every in-doubt lock without a coordinator: the primary lock plays the role of the
+# coordinator's log. TiKV's transaction model is built on this design [TiKV n.d.], which is
+# why it reappears in the optimization resource.
+
+# %% [markdown]
+# ### Spanner: 2PC over Paxos groups, with TrueTime
+#
+# Spanner shards data across many machines, and replicates each shard with Paxos across
+# data centres [Corbett et al. 2012]. A read-write transaction touching several shards runs
+# two-phase commit in which **each participant is a Paxos group** (its leader speaks for
+# it), and one participant group acts as coordinator. Prepare and commit records are not
+# written to one disk but replicated through Paxos, so "the coordinator crashed" becomes "the
+# coordinator group elected a new leader", and the blocking scenario of Phase 2 needs a
+# majority of a group's replicas to fail at once.
+#
+# Spanner's concurrency control is strict two-phase locking for read-write transactions,
+# with wound-wait to avoid deadlocks, and **TrueTime** for timestamps: `TT.now()` returns an
+# interval guaranteed to contain the true time, with an uncertainty the paper reports as
+# typically a few milliseconds. The coordinator picks a commit timestamp s and then performs
+# **commit wait**: it does not make the commit visible until TrueTime guarantees that s is in
+# the past. The result is **external consistency** (strict serializability): if T1 commits
+# before T2 starts, in real time, T1's timestamp is smaller. Read-only transactions read a
+# consistent snapshot at a timestamp without taking locks. The paper puts the expected commit wait
+# at no less than twice the average clock uncertainty, and it overlaps with the Paxos
+# writes of the commit.
+
+# %% [markdown]
+# ### Choosing a pattern
+#
+# | situation | pattern | what you get | what you pay |
+# |---|---|---|---|
+# | all data in one database | a local transaction | ACID, cheaply | nothing new |
+# | a partitioned database you run (Spanner, CockroachDB, TiDB) | its built-in distributed transactions | ACID across shards | commit latency; contention sensitivity |
+# | a few heterogeneous resources that must agree, low volume | XA / 2PC with a recoverable coordinator | atomicity | in-doubt locks; operational care (previous resource) |
+# | services that each own their data; long-running business processes | saga (orchestrated or choreographed) | eventual all-or-compensated | no isolation: countermeasures; compensation logic |
+# | a database change that must trigger a message | transactional outbox + idempotent consumers | no lost or phantom events | at-least-once delivery; a relay to run |
+# | high-throughput counters, carts, likes | commutative, conflict-free updates | availability | weaker guarantees, designed per use case |
+#
+# A useful way to decide: ask what a *human* would do if the operation half-happened. If the
+# answer is "refund and apologise", a saga is natural. If the answer is "that must never be
+# visible, even for a moment" (a ledger, a uniqueness constraint), keep the data in one
+# database or use one that provides distributed transactions.
+
+# %% [markdown]
+# ### The exercise: a saga with compensations
+#
+# You will write the orchestrator: a function `run_saga(saga, services, log)` that runs a
+# saga to the end, over the same simulated services as above, and survives its own crashes.
+# The checks run it on the order saga and on trip bookings of several lengths, inject a
+# failure at every step, make compensations fail before they succeed, and crash the
+# orchestrator after every log write and after every reply it receives.
+#
+# What your function is given:
+#
+# - `saga.steps`: the steps T1 ... Tn, in order. Each `step` has `.name`, `.service`,
+#   `.action` and `.compensation`; `saga.step(name)` finds a step by its name.
+# - `services.execute(step)` sends the step to its service and returns `True` when its
+#   local transaction committed, `False` when it failed. A failure is a business failure
+#   (a declined card): the step changed nothing, and asking again fails again.
+# - `services.compensate(step)` returns `True` once the step's effect is undone and `False`
+#   on a transient failure (the service was busy): ask again. Both requests are idempotent:
+#   repeating one that already succeeded changes nothing and answers `True` again.
+# - `log.write(record)` appends a record to the orchestrator's durable log, and
+#   `log.records()` returns every record written so far, oldest first, including those
+#   written before a crash. A record can be any value, for example `("done", step.name)`.
+#
+# Return `"committed"` when every step committed, and `"compensated"` when a step failed and
+# every step that had completed has been compensated.
+#
+# The rules the graded checks apply:
+#
+# 1. **Commit** (2 points): the steps run in order, each only after the previous one
+#    committed; with no failure every step commits and nothing is compensated.
+# 2. **Compensate** (3 points): when step Tj fails, compensate Tj-1, ..., T1, in that order;
+#    nothing runs after the failure, and the failed step is not compensated.
+# 3. **Retry** (2 points): a compensation that fails is retried until it succeeds.
+# 4. **Recover** (3 points): the orchestrator can crash right after any log write or right
+#    after any reply arrives (before it can act on it). It is then called again with the same
+#    saga and the same log, and must carry on from what the log says: forward while no failure
+#    is logged, backward once one is. A saga that has begun compensating never goes forward
+#    again, and the outcome is the one a run without crashes reaches.
+#
+# A crash is raised inside your function as `OrchestratorCrash`, which derives from
+# `BaseException` like `KeyboardInterrupt`: do not catch it (a real crash cannot be caught).
+
+# %%
+saga = order_saga()
+for number, step in enumerate(saga.steps, start=1):
+    print(f"T{number} {step.name:<14} at {step.service:<10} {step.action:<22} undo: {step.compensation}")
+
+# %% [markdown]
+# #### Your task
+#
+# Write `run_saga` below. A good plan: first rebuild what you know from `log.records()` (on a
+# fresh start it is empty), then go forward or backward from there, and write a record after
+# every reply, before acting on it.
+
+# %% dtcourse={"solution": "p3.saga"}
+def run_saga(saga, services, log):
+    """Run (or, after a crash, resume) the saga; return "committed" or "compensated"."""
+    ### BEGIN SOLUTION
+    completed = []  # the steps that committed and are not compensated yet, in order
+    compensating = False  # True once a step has failed
+    for kind, name in log.records():  # after a crash: what the earlier runs did
+        if kind == "done":
+            completed.append(name)
+        elif kind == "failed":
+            compensating = True
+        elif kind == "compensated":
+            completed.remove(name)
+    if not compensating:
+        for step in saga.steps[len(completed) :]:
+            if services.execute(step):
+                log.write(("done", step.name))
+                completed.append(step.name)
+            else:
+                log.write(("failed", step.name))
+                compensating = True
+                break
+    if not compensating:
+        return "committed"
+    for name in reversed(completed):
+        step = saga.step(name)
+        while not services.compensate(step):
+            pass  # a transient failure: compensations are idempotent, so ask again
+        log.write(("compensated", name))
+    return "compensated"
+    ### END SOLUTION
+
+# %% [markdown]
+# Try your orchestrator on a declined card with a crash in the middle, look at what it did,
+# then ask for feedback: `dtcourse.check` runs the visible checks, tells you what failed, and
+# records a pass in your progress.
+
+# %%
+mine = run(run_saga, order_saga(), Faults(fail_step="charge_card", crash_at=frozenset({6})))
+print("outcome:", mine.outcome, "| requests:", mine.story())
+print(text_sequence(mine.trace))
+dtcourse.check("p3.saga", run_saga)
+
+# %% [markdown]
+# The graded checks below (10 points) run the same kinds of saga, and more that you do not
+# see: longer sagas, more failing compensations, and crashes during recovery.
+
+# %% dtcourse={"test": "p3.saga", "points": 2}
+from dtcourse.exercises import verify
+
+verify("p3.saga", "commit", run_saga)
+### BEGIN HIDDEN TESTS
+_hidden_commit = {"lengths": (1, 5, 7)}
+verify("p3.saga", "commit", run_saga, **_hidden_commit)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p3.saga", "points": 3}
+verify("p3.saga", "compensate", run_saga)
+### BEGIN HIDDEN TESTS
+_hidden_compensate = {"lengths": (2, 5, 7)}
+verify("p3.saga", "compensate", run_saga, **_hidden_compensate)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p3.saga", "points": 2}
+verify("p3.saga", "retry", run_saga)
+### BEGIN HIDDEN TESTS
+_hidden_retry = {"lengths": (4, 6), "failures": 5}
+verify("p3.saga", "retry", run_saga, **_hidden_retry)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p3.saga", "points": 3}
+verify("p3.saga", "recover", run_saga)
+### BEGIN HIDDEN TESTS
+_hidden_recover = {"lengths": (5,), "crashes": 2}
+verify("p3.saga", "recover", run_saga, **_hidden_recover)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Sources
+#
+# - Garcia-Molina, H., Salem, K. "Sagas", Proc. ACM SIGMOD, 1987. https://doi.org/10.1145/38713.38742 (PDF: https://www.cs.cornell.edu/andru/cs711/2002fa/reading/sagas.pdf)
+# - Richardson, C. "Pattern: Saga", microservices.io, n.d. https://microservices.io/patterns/data/saga.html
+# - Richardson, C. "Pattern: Transactional outbox", microservices.io, n.d. https://microservices.io/patterns/data/transactional-outbox.html
+# - Microsoft. "Saga distributed transactions pattern", Azure Architecture Center, n.d. https://learn.microsoft.com/en-us/azure/architecture/reference-architectures/saga/saga
+# - Microsoft. "Compensating Transaction pattern", Azure Architecture Center, n.d. https://learn.microsoft.com/en-us/azure/architecture/patterns/compensating-transaction
+# - AWS. "Transactional outbox pattern", AWS Prescriptive Guidance, n.d. https://docs.aws.amazon.com/prescriptive-guidance/latest/cloud-design-patterns/transactional-outbox.html
+# - Morling, G. "Reliable Microservices Data Exchange With the Outbox Pattern", Debezium blog, 2019. https://debezium.io/blog/2019/02/19/reliable-microservices-data-exchange-with-the-outbox-pattern/
+# - Peng, D., Dabek, F. "Large-scale Incremental Processing Using Distributed Transactions and Notifications", OSDI, 2010. https://www.usenix.org/legacy/event/osdi10/tech/full_papers/Peng.pdf
+# - TiKV authors. "Percolator", TiKV deep dive, n.d. https://tikv.org/deep-dive/distributed-transaction/percolator/
+# - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
+
+# %% [markdown]
+# <!-- resource:p3.optimization -->
+# ## 2. Distributed Transaction Optimization
+#
+# *Article · 35 minutes · Focus: Optimizing distributed transaction performance*
+# <!-- /resource -->
+
+# %% [markdown]
+# Two-phase commit is correct but expensive, and forty years of engineering have gone into
+# making it cheaper. This resource first fixes a precise cost model, then derives the cost of
+# the classic optimizations from their rules: presumed abort, presumed commit, read-only
+# participants, one-phase commit and co-location. It then turns to the modern designs that
+# change the shape of the problem: Paxos Commit, CockroachDB's pipelining and parallel
+# commits, Calvin's deterministic ordering, DynamoDB's one-shot transactions and TiDB's
+# asynchronous commit. It closes by making the learning path's final note, the trade-off
+# between consistency, availability and performance, concrete.
+
+# %% [markdown]
+# ### The cost model
+#
+# We count three things for one transaction's commit:
+#
+# - **messages** exchanged by the commit protocol;
+# - **forced log writes** (each waits for stable storage; lazy writes are listed separately
+#   and not counted);
+# - **message delays** on the critical path: how many one-way network latencies pass before
+#   the outcome is known.
+#
+# Numbers mean nothing without **conventions**, and published numbers differ mostly because
+# their conventions differ. Unless stated otherwise, we assume:
+#
+# 1. a **flat tree**: one coordinator talks directly to **n** participants (subordinates);
+# 2. the coordinator is **not** itself a participant (it does no transaction work and
+#    keeps no data of this transaction);
+# 3. every participant updated data and votes YES, unless stated;
+# 4. we count only commit-protocol messages, not the transaction's work or the client's
+#    request and reply;
+# 5. forced writes are counted at all sites.
+
+# %% [markdown]
+# ### The baseline: presumed nothing
+#
+# From the two-phase commit resource, the basic protocol (presumed nothing, PN; the R* paper
+# calls it simply 2P) records every outcome explicitly [Mohan et al. 1986]:
+#
+# | step | messages | forced writes | lazy writes |
+# |---|---|---|---|
+# | PREPARE to each participant | n | | |
+# | participants force *prepared*, vote YES | n | n | |
+# | coordinator forces *commit*, sends COMMIT | n | 1 | |
+# | participants force *commit*, send ACK | n | n | |
+# | coordinator writes *end* | | | 1 |
+# | **commit, total** | **4n** | **2n + 1** | 1 |
+#
+# In time: PREPARE, vote and decision are three one-way message delays before participants
+# know the outcome; the coordinator can answer the client after two delays and two forced
+# writes in sequence (a prepared record, then its commit record); the ACK is off the critical
+# path, but participants hold their locks until their own commit record is forced.
+#
+# For an **abort** where one participant votes NO: n PREPAREs, n votes, ABORT to the n - 1
+# YES voters, n - 1 ACKs, so 4n - 2 messages; forced writes are n - 1 prepared records, the
+# coordinator's abort record and n - 1 participant abort records, so 2n - 1.
+
+# %% [markdown]
+# ### Presumed abort
+#
+# Mohan, Lindsay and Obermarck observed that in PN the coordinator must remember an aborted
+# transaction until every participant has acknowledged it, only so that it can answer
+# "abort" to anyone who asks. What if the rule were: **when the coordinator has no
+# information about a transaction, the answer is abort**? [Mohan et al. 1986] Then:
+#
+# - the coordinator need not **force** its abort record (if it is lost, "no information"
+#   gives the same answer), and may forget an aborted transaction at once;
+# - participants need not **force** abort records (if one is lost, the participant recovers
+#   in doubt, asks, and is told "abort");
+# - participants need not **acknowledge** aborts.
+#
+# Commits are untouched: the coordinator still forces its commit record (it must not be
+# forgotten, or "no information" would turn into abort), and participants still force their
+# commit records before acknowledging (after the ACK the coordinator forgets, and a
+# participant that lost its commit record would then be told "abort"). So:
+#
+# | | PN commit | PA commit | PN abort (one NO) | PA abort (one NO) |
+# |---|---|---|---|---|
+# | messages | 4n | **4n** | 4n - 2 | **3n - 1** (no ACKs) |
+# | forced writes | 2n + 1 | **2n + 1** | 2n - 1 | **n - 1** (only prepared records) |
+#
+# Presumed abort costs nothing extra and makes aborts cheap. That is why it is so widely
+# used, and why the recovery exercise in Phase 2 relies on it.
+
+# %% [markdown]
+# ### Presumed commit
+#
+# The mirror image is tempting, since most transactions commit: **no information means
+# commit**. Then commits would need no acknowledgements and participants' commit records need
+# not be forced. But there is a trap. Suppose the coordinator crashes after sending PREPAREs
+# and before deciding. On restart it has no information, which now means *commit*, yet some
+# participant may have voted NO. The R* design closes the trap with a **collecting record**:
+# before sending PREPARE, the coordinator **forces** a record naming the participants
+# [Mohan et al. 1986]. On restart, a collecting record without a decision means "the
+# protocol was in progress: abort, and tell these participants".
+#
+# Now derive the commit cost from the rules:
+#
+# - collecting record: forced, before PREPARE (1);
+# - participants force *prepared* before voting YES (n), as always;
+# - the coordinator forces *commit* (1). It must be forced: if it were lost, the collecting
+#   record would say "in progress", and recovery would abort a transaction some participants
+#   had already committed. Once it is durable, the coordinator can forget the transaction;
+# - participants write *commit* **lazily** and send **no ACK**. If a participant loses its
+#   commit record in a crash, it recovers in doubt, asks, and the coordinator, with no
+#   information, answers "commit", which is correct.
+#
+# | | messages | forced writes | lazy writes |
+# |---|---|---|---|
+# | PN commit | 4n | 2n + 1 | 1 (end) |
+# | PA commit | 4n | 2n + 1 | 1 (end) |
+# | **PC commit** | **3n** (PREPARE, YES, COMMIT) | **n + 2** (collecting, n prepared, commit) | n (participants' commit) |
+#
+# The price moves to aborts: under PC an abort must be acknowledged, and each participant
+# must force its abort record before acknowledging (otherwise a participant that lost it
+# would later ask a coordinator that had forgotten and be told "commit"). So PC pays one
+# extra forced write (the collecting record) and in return saves, on every commit, n
+# messages and the n forced commit records of the participants: a net saving of n messages
+# and n - 1 forced writes. That is a good deal when transactions have many participants and
+# rarely abort.
+
+# %%
+from dtcourse.costs_table import cost, cost_table
+
+for variant in ("presumed nothing", "presumed abort", "presumed commit"):
+    for outcome in ("commit", "abort"):
+        c = cost(variant, 3, outcome)
+        print(f"{variant:<17} {outcome:<6} n=3: {c.messages:>2} messages, "
+              f"{c.forced_writes} forced writes, {c.lazy_writes} lazy")
+
+# %% [markdown]
+# ### Read-only participants
+#
+# A participant that only read data has nothing to commit or undo. In R*, it answers PREPARE
+# with a **READ** vote (XA calls it `XA_RDONLY`), releases its locks at once, writes **no
+# log records**, and is left out of the second phase [Mohan et al. 1986]. Releasing locks at
+# this point is safe under two-phase locking, because the transaction has stopped acquiring
+# locks by the time commit starts. With k read-only participants among n, at least one of which updated data, under PA:
+#
+# - messages: 2k + 4(n - k);
+# - forced writes: 2(n - k) + 1;
+# - if **all** participants are read-only (k = n): 2n messages and **no log writes at all**,
+#   because under presumed abort there is nothing the coordinator would ever have to
+#   remember.
+
+# %% [markdown]
+# #### The costs, side by side
+#
+# The course's cost table applies the rules above to every variant, for a growing number of
+# participants, with the conventions of this reading (flat tree, coordinator not a
+# participant, an abort means exactly one participant votes NO). Solid lines are commits,
+# dashed lines aborts; the read-only line is a transaction in which every participant only
+# read.
+
+# %%
+from dtcourse.viz import plot_costs
+
+costs = cost_table(range(1, max_participants + 1))
+plot_costs(costs, y=("messages", "forced_writes"))
+
+# %% [markdown]
+# ### One-phase commit, and co-location
+#
+# If a transaction touched only **one participant**, there is nothing to agree on. The
+# coordinator skips PREPARE and asks the participant to commit in one step; the participant
+# decides by itself, with its ordinary local commit (one forced write), and replies. XA
+# supports this as a flag on commit (`TMONEPHASE`), and MySQL exposes it as
+# `XA COMMIT xid ONE PHASE` [X/Open 1991; MySQL n.d.]. A generalisation (often called the *last agent*
+# optimisation) prepares all participants but one, then hands the decision to the last one,
+# which commits locally and reports the outcome: one round trip saved, at the price of making
+# that participant the decider.
+#
+# **Co-locating the coordinator with a participant** removes the messages to and from that
+# participant, and a shared log can let one forced record serve both roles. Gray and Lamport
+# count 2PC this way [Gray & Lamport 2006]: with N resource managers, one of which initiates
+# the commit, the normal case uses 3N - 1 messages and four message delays; putting the
+# coordinator on the initiating participant's node leaves "3N - 3 messages and three message
+# delays". One way to arrive at their numbers: a BeginCommit from the initiator (1), PREPARE
+# to the other N - 1, Prepared from those N - 1 (the initiator's BeginCommit already says it
+# is prepared), and Commit to all N: 1 + (N - 1) + (N - 1) + N = 3N - 1; co-located, the
+# BeginCommit and the Commit to the initiator become local, leaving 3N - 3. Note the different conventions from our
+# table: they count the initiator's request, do not count ACKs (which are off the critical
+# path), and let the coordinator live with a participant. The two counts are both right.
+
+# %% [markdown]
+# ### Paxos Commit
+#
+# Paxos Commit replaces the coordinator's single log by 2F + 1 acceptors running one Paxos
+# instance per participant's vote; it makes progress whenever F + 1 acceptors are up, and
+# with F = 0 it *is* 2PC [Gray & Lamport 2006]. Its costs, from the paper: the same number of
+# stable-storage write delays on the commit path as 2PC; one extra message delay in the
+# normal case, because votes travel from participants to acceptors and acceptances from
+# acceptors to the leader; and a faster variant in which acceptors report straight to the
+# participants, removing that delay at the price of more messages. For 5 participants and
+# F = 1, with co-location, the paper counts 12 messages for 2PC, 17 for Paxos Commit and 20
+# for the faster variant. Tolerating a coordinator failure costs a few messages, not a
+# protocol redesign.
+
+# %% [markdown]
+# ### Pipelining and parallel commits (CockroachDB)
+#
+# CockroachDB stores data in ranges, each replicated by Raft, so every write costs a round
+# of consensus. Two optimizations attack the number of consensus rounds a transaction waits
+# for in sequence:
+#
+# - **Transaction pipelining** (v2.1): the writes of an interactive transaction are
+#   replicated asynchronously; the client does not wait for each write's consensus before
+#   issuing the next statement, and the transaction checks that all of them succeeded
+#   before it commits [Cockroach Labs 2019].
+# - **Parallel commits** (19.2): classic 2PC over consensus groups needs one round of
+#   consensus for the prepare-like writes and a second, sequential one to write the commit
+#   record. Parallel commits writes the transaction record in a new **STAGING** state, which
+#   lists the transaction's in-flight writes, *in parallel* with those writes. A transaction
+#   is **implicitly committed** once its STAGING record and all the writes it lists have
+#   been replicated; the client is told "committed" at that moment, after one round of
+#   consensus instead of two, and the record is marked COMMITTED explicitly afterwards
+#   [VanBenschoten 2019]. If the coordinator dies, another transaction that finds the
+#   STAGING record runs a recovery procedure: it checks whether every listed write
+#   succeeded, and if one did not, it prevents that write from ever succeeding and aborts
+#   the transaction.
+#
+# VanBenschoten describes the gain as halving the latency of distributed transactions, by
+# performing all the consensus round trips that a commit needs concurrently rather than one
+# after the other. Notice what does not shrink: the provisional writes (intents) are still
+# resolved only after the explicit commit, so other transactions waiting on those keys wait
+# about as long as before, and contended workloads benefit less than uncontended ones.
+
+# %% [markdown]
+# ### Deterministic ordering (Calvin)
+#
+# Calvin asks why 2PC is needed at all [Thomson et al. 2012]. A participant votes NO for two
+# kinds of reasons: *deterministic* ones that follow from the data (insufficient funds), and
+# *nondeterministic* ones (it crashed, it hit a deadlock). Calvin removes the second kind.
+# A **sequencing layer** collects transaction requests into short epochs, agrees on a global
+# order for each batch and replicates that input; every partition then executes the
+# transactions in exactly that order with a deterministic locking scheme, so there are no
+# deadlocks, and a crashed node is replaced by a replica that replays the same input to the
+# same result. With no nondeterministic aborts left, partitions need no commit vote: the
+# agreed order *is* the decision. The price: transactions must declare their read and write
+# sets in advance (Calvin runs a reconnaissance query for those that cannot), they are not
+# interactive, and every transaction waits for its epoch's batch to be sequenced.
+
+# %% [markdown]
+# ### One-shot transactions at scale (DynamoDB)
+#
+# Amazon added transactions to DynamoDB with a hard constraint: single-item reads and writes,
+# which most customers use, must keep their predictable latency [Idziorek et al. 2023]. The
+# design choices follow from that: transactions are **one-shot** (the whole transaction is a
+# single request listing its items, with no interactive BEGIN ... COMMIT holding locks across
+# client think time); a fleet of transaction coordinators runs two-phase commit across the
+# storage nodes, with a durable ledger so another coordinator can finish a transaction whose
+# coordinator failed; and conflicts are resolved by **timestamp ordering** rather than by
+# holding locks, so a conflicting transaction is rejected and retried instead of waiting.
+# Read-only transactions use a two-round protocol that writes nothing. The lesson: by
+# restricting the transaction model (no interactivity), a system can keep 2PC off the path
+# of everything that is not a transaction.
+
+# %% [markdown]
+# ### Asynchronous commit and 1PC (TiDB)
+#
+# TiDB's storage, TiKV, uses Percolator's protocol (previous resource): prewrite every key,
+# then commit the primary key, which is the commit point, then the secondaries. TiDB 5.0
+# added two optimizations [PingCAP n.d.; TiKV sig-transaction n.d.]. **Async commit** stores
+# enough information with the primary (the list of secondary keys) that the transaction can
+# be considered committed as soon as **all prewrites succeed**; the client gets its answer
+# without waiting for the second phase, which finishes in the background. The release notes
+# report a 37.3% reduction in write latency for a sysbench oltp-insert test. **1PC**: a
+# transaction whose writes all fall in one Region (one Raft group) is committed in a single
+# step, the one-phase commit of this resource in a modern setting.
+
+# %% [markdown]
+# ### The trade-off, made concrete
+#
+# The learning path closes with: "Consider the trade-offs between consistency, availability,
+# and performance." Here is what those words mean in numbers. Take a transaction with
+# n = 3 participants, one-way delay d between sites, forced write f, and look at what each
+# choice costs and buys:
+#
+# | choice | consistency | available during a partition? | commit latency (critical path) | per commit |
+# |---|---|---|---|---|
+# | 2PC, presumed abort | atomic, serializable with strict 2PL | no: may block | 2d + 2f | 12 messages, 7 forced writes |
+# | 2PC, presumed commit | same | no | 2d + 3f (collecting record first) | 9 messages, 5 forced writes |
+# | Paxos Commit (F = 1) | same, survives coordinator failure | decides wherever a majority of acceptors is reachable | about one message delay more | more messages |
+# | consensus-replicated shards + parallel commits | serializable | majority side only | one consensus round | consensus writes |
+# | Spanner-style commit wait | strict serializable | majority side only | consensus + clock uncertainty | as left, plus waiting |
+# | saga + outbox | eventual, no isolation | yes, each service alone | one local commit per step | 1 forced write per step, messages at least once |
+#
+# Reading down the table trades consistency for availability and latency; reading across a
+# row shows what the guarantee costs. The Jepsen map from Phase 1 states the availability
+# column as a theorem: serializable and snapshot isolation cannot be totally available
+# during a partition [Jepsen n.d.]. Everything else is engineering to shrink the latency
+# column: fewer forced writes (presumed abort and commit, read-only), fewer messages
+# (one-phase, co-location), fewer sequential rounds (parallel commits, async commit), or
+# fewer coordination points altogether (Calvin, DynamoDB's one-shot design).
+
+# %% [markdown]
+# #### Your turn: when does presumed commit pay off?
+#
+# Presumed commit saves n messages and n - 1 forced writes on every commit and pays for it
+# on every abort. Whether it wins therefore depends on how often transactions abort. The
+# cell below computes the expected forced writes per transaction for presumed abort and
+# presumed commit as the abort rate grows, from the same cost table. Change `n` and see
+# where the lines cross.
+
+# %%
+import pandas as pd
+
+n = 3
+rows = []
+for percent in range(0, 101, 10 if ci else 5):
+    rate = percent / 100
+    for variant in ("presumed abort", "presumed commit"):
+        expected = (1 - rate) * cost(variant, n, "commit").forced_writes + rate * cost(
+            variant, n, "abort"
+        ).forced_writes
+        rows.append({"abort rate (%)": percent, "variant": variant, "forced_writes": expected})
+by_rate = pd.DataFrame(rows)
+table = by_rate.pivot(index="abort rate (%)", columns="variant", values="forced_writes")
+cheaper = table[table["presumed commit"] < table["presumed abort"]].index
+print(f"n = {n}: presumed commit writes less up to an abort rate of {max(cheaper)}%")
+plot_costs(by_rate, x="abort rate (%)", y="forced_writes")
+
+# %% [markdown]
+# With three participants and the cost table's conventions, the lines cross when about one
+# transaction in three aborts: below that, presumed commit needs fewer forced writes per
+# transaction. Real workloads usually abort far less often, which is what makes presumed
+# commit attractive on paper. Presumed abort is still the usual choice, for the reasons the
+# reading gives: it costs nothing extra on commits, makes aborts and read-only participants
+# cheap, and needs no forced collecting record before the first message.
+
+# %% [markdown]
+# ### Sources
+#
+# - Mohan, C., Lindsay, B., Obermarck, R. "Transaction Management in the R\* Distributed Database Management System", *ACM TODS* 11(4), 1986. https://doi.org/10.1145/7239.7266 (PDF: https://cs.brown.edu/courses/csci2270/archives/2012/papers/dtxn/p378-mohan.pdf)
+# - Gray, J., Lamport, L. "Consensus on Transaction Commit", *ACM TODS* 31(1), 2006. https://www.microsoft.com/en-us/research/publication/consensus-on-transaction-commit/
+# - X/Open Company Ltd. *Distributed Transaction Processing: The XA Specification*, 1991. https://pubs.opengroup.org/onlinepubs/009680699/toc.pdf
+# - VanBenschoten, N. "Parallel Commits: An atomic commit protocol for globally distributed transactions", Cockroach Labs blog, 2019. https://www.cockroachlabs.com/blog/parallel-commits/
+# - Cockroach Labs. "How Pipelining consensus writes speeds up distributed SQL transactions", Cockroach Labs blog, 2019. https://www.cockroachlabs.com/blog/transaction-pipelining/
+# - MySQL. "XA Transactions", MySQL 8.0 Reference Manual, n.d. https://dev.mysql.com/doc/refman/8.0/en/xa.html
+# - Thomson, A., Diamond, T., Weng, S.-C., Ren, K., Shao, P., Abadi, D. J. "Calvin: Fast Distributed Transactions for Partitioned Database Systems", SIGMOD, 2012. http://cs.yale.edu/homes/thomson/publications/calvin-sigmod12.pdf
+# - Idziorek, J., Keyes, A., Lazier, C., Perianayagam, S., Ramanathan, P., Sorenson III, J. C., Terry, D., Vig, A. "Distributed Transactions at Scale in Amazon DynamoDB", USENIX ATC, 2023. https://www.usenix.org/conference/atc23/presentation/idziorek
+# - PingCAP. TiDB v5.0.0-rc release notes, n.d. https://github.com/pingcap/tidb/releases/tag/v5.0.0-rc
+# - TiKV sig-transaction group. Pull request 57 (transaction design notes), n.d. https://github.com/tikv/sig-transaction/pull/57
+# - Jepsen. "Consistency Models" (reference map), n.d. https://jepsen.io/consistency
+
+# %% [markdown]
+# ## Completion checklist
+#
+# The course's checklist, kept in step with your progress: a phase is complete when its
+# readings are marked as read and its exercises pass `dtcourse.check`.
+
+# %%
+from dtcourse.widgets import checklist
+
+checklist()

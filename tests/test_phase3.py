@@ -1,0 +1,313 @@
+"""Phase 3: the saga exercise's checks give partial credit where it is due, and the
+notebook builds, runs and grades (reference full marks, stub zero, partial in between)."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dtcourse.authoring import convert, write_notebook
+from dtcourse.exercises import check, registry, verify
+from dtcourse.paths import course_root
+from dtcourse.saga import COMMITTED, COMPENSATED, Faults, orchestrate, order_saga, run
+from dtcourse.syllabus import load_syllabus
+from dtcourse.syllabus_markdown import fill_generated
+
+ROOT = course_root()
+TEXT = ROOT / "course" / "phase3_advanced_topics.py"
+ASSIGNMENT = "phase3_advanced_topics"
+PARTS = ("commit", "compensate", "retry", "recover")
+
+
+def _replay(saga, log):
+    completed, compensating = [], False
+    for kind, name in log.records():
+        if kind == "done":
+            completed.append(name)
+        elif kind == "failed":
+            compensating = True
+        elif kind == "compensated":
+            completed.remove(name)
+    return completed, compensating
+
+
+def reference(saga, services, log):
+    completed, compensating = _replay(saga, log)
+    if not compensating:
+        for step in saga.steps[len(completed) :]:
+            if not services.execute(step):
+                log.write(("failed", step.name))
+                compensating = True
+                break
+            log.write(("done", step.name))
+            completed.append(step.name)
+    if not compensating:
+        return COMMITTED
+    for name in reversed(completed):
+        while not services.compensate(saga.step(name)):
+            pass
+        log.write(("compensated", name))
+    return COMPENSATED
+
+
+def forgets_recovery(saga, services, log):
+    done = []
+    for step in saga.steps:
+        if not services.execute(step):
+            log.write(("failed", step.name))
+            for earlier in reversed(done):
+                while not services.compensate(earlier):
+                    pass
+            return COMPENSATED
+        log.write(("done", step.name))
+        done.append(step)
+    return COMMITTED
+
+
+def wrong_order(saga, services, log):
+    completed, compensating = _replay(saga, log)
+    if not compensating:
+        for step in saga.steps[len(completed) :]:
+            if not services.execute(step):
+                log.write(("failed", step.name))
+                compensating = True
+                break
+            log.write(("done", step.name))
+            completed.append(step.name)
+    if not compensating:
+        return COMMITTED
+    for name in list(completed):  # oldest first: the wrong way round
+        while not services.compensate(saga.step(name)):
+            pass
+        log.write(("compensated", name))
+    return COMPENSATED
+
+
+def gives_up(saga, services, log):
+    completed, compensating = _replay(saga, log)
+    if not compensating:
+        for step in saga.steps[len(completed) :]:
+            if not services.execute(step):
+                log.write(("failed", step.name))
+                compensating = True
+                break
+            log.write(("done", step.name))
+            completed.append(step.name)
+    if not compensating:
+        return COMMITTED
+    for name in reversed(completed):
+        services.compensate(saga.step(name))  # one try only
+        log.write(("compensated", name))
+    return COMPENSATED
+
+
+def compensates_the_failed_step(saga, services, log):
+    done = []
+    for step in saga.steps:
+        done.append(step)
+        if not services.execute(step):
+            for earlier in reversed(done):
+                while not services.compensate(earlier):
+                    pass
+            return COMPENSATED
+        log.write(("done", step.name))
+    return COMMITTED
+
+
+def stub(saga, services, log):
+    raise NotImplementedError()
+
+
+HARDER = {
+    "commit": {"lengths": (1, 6)},
+    "compensate": {"lengths": (2, 6)},
+    "retry": {"lengths": (5,), "failures": 4},
+    "recover": {"lengths": (5,), "crashes": 2},
+}
+
+
+def _passes(solution) -> dict[str, bool]:
+    passed = {}
+    for part in PARTS:
+        try:
+            verify("p3.saga", part, solution)
+            verify("p3.saga", part, solution, **HARDER[part])
+            passed[part] = True
+        except (AssertionError, NotImplementedError):
+            passed[part] = False
+    return passed
+
+
+def test_the_exercise_is_registered_with_its_parts():
+    assert tuple(name for name, _ in registry()["p3.saga"].parts) == PARTS
+
+
+@pytest.mark.parametrize("solution", [reference, orchestrate])
+def test_a_correct_orchestrator_passes_every_part(solution):
+    assert _passes(solution) == dict.fromkeys(PARTS, True)
+
+
+@pytest.mark.parametrize(
+    ("solution", "failing"),
+    [
+        (stub, set(PARTS)),
+        (forgets_recovery, {"recover"}),
+        (wrong_order, {"compensate"}),
+        (gives_up, {"retry"}),
+        (compensates_the_failed_step, {"compensate", "retry", "recover"}),
+    ],
+)
+def test_a_partly_right_orchestrator_fails_exactly_the_parts_it_gets_wrong(solution, failing):
+    passed = _passes(solution)
+    assert {part for part, ok in passed.items() if not ok} == failing
+
+
+def test_failure_messages_name_the_rule_and_show_the_requests():
+    with pytest.raises(AssertionError, match=r"reverse order: C2, C1") as caught:
+        verify("p3.saga", "compensate", wrong_order)
+    assert "requests: T1 ok, T2 ok, T3 failed" in str(caught.value)
+    with pytest.raises(AssertionError, match="never goes forward again|log.records"):
+        verify("p3.saga", "recover", forgets_recovery)
+    with pytest.raises(AssertionError, match="retry a compensation"):
+        verify("p3.saga", "retry", gives_up)
+
+
+def test_a_runaway_orchestrator_is_stopped_with_advice():
+    def retries_forever(saga, services, log):
+        for step in saga.steps:
+            while not services.execute(step):
+                pass
+        return COMMITTED
+
+    with pytest.raises(AssertionError, match="A failed step is final"):
+        verify("p3.saga", "compensate", retries_forever)
+
+
+def test_check_prints_a_verdict_and_records_a_pass(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DTCOURSE_PROGRESS", str(tmp_path / "progress.sqlite"))
+    assert check("p3.saga", wrong_order) is None
+    out = capsys.readouterr()
+    assert "3 of 4 checks pass" in out.out and "compensate:" in out.out
+    assert out.err == ""
+    from dtcourse.progress import ProgressStore
+
+    assert ProgressStore().view().loc["p3.saga", "status"] == "todo"
+    check("p3.saga", reference)
+    assert "all 4 checks pass" in capsys.readouterr().out
+
+    assert ProgressStore().view().loc["p3.saga", "status"] == "done"
+
+
+def test_orchestrate_runs_the_notebook_example():
+    result = run(orchestrate, order_saga(), Faults(fail_step="charge_card"))
+    assert result.story() == "T1 ok, T2 ok, T3 failed, C2 ok, C1 ok"
+
+
+# --- the notebook ----------------------------------------------------------------------
+
+
+def test_text_file_is_in_step_with_the_syllabus():
+    text = TEXT.read_text(encoding="utf-8")
+    assert fill_generated(text, load_syllabus()) == text
+
+
+def test_notebook_converts_with_the_syllabus_points_and_hidden_tests():
+    notebook = convert(TEXT, load_syllabus())
+    graded = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert sum(c.metadata["nbgrader"]["points"] for c in graded) == 10
+    assert len(graded) == 4
+    for cell in graded:
+        assert "### BEGIN HIDDEN TESTS" in cell.source
+        hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1]
+        assert "verify(" in hidden
+    tags = [c.metadata.get("tags", []) for c in notebook.cells]
+    assert ["parameters"] in tags
+    sources = "\n".join(c.source for c in notebook.cells)
+    for needed in ('resource_list("phase3")', "checklist()", "sequence_diagram(", "plot_costs("):
+        assert needed in sources
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("p3course")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    notebook = convert(TEXT, load_syllabus())
+    write_notebook(notebook, root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    return root
+
+
+@pytest.mark.slow
+def test_papermill_runs_the_notebook_without_errors(course, tmp_path):
+    import papermill
+
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(
+        str(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"),
+        str(out),
+        parameters={"progress_store": str(tmp_path / "progress.sqlite"), "ci": True},
+        progress_bar=False,
+        kernel_name="python3",
+    )
+    executed = nbformat.read(out, as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
+    assert any("all 4 checks pass" in o.get("text", "") for o in outputs)
+
+
+_PARTIAL = """def run_saga(saga, services, log):
+    done = []
+    for step in saga.steps:
+        if not services.execute(step):
+            log.write(("failed", step.name))
+            for earlier in reversed(done):
+                while not services.compensate(earlier):
+                    pass
+            return "compensated"
+        log.write(("done", step.name))
+        done.append(step)
+    return "committed"
+"""
+
+
+@pytest.mark.slow
+def test_round_trip_reference_full_stub_zero_partial_between(course):
+    from dtcourse.grading import generate_release, grade
+
+    generate_release(course, [ASSIGNMENT])
+    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    release = nbformat.read(course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    released = nbformat.writes(release)
+    assert "BEGIN HIDDEN TESTS" not in released and "BEGIN SOLUTION" not in released
+    partial = nbformat.from_dict(release)
+    for cell in partial.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = _PARTIAL
+    for student, notebook in (("reference", source), ("stub", release), ("partial", partial)):
+        target = course / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, target)
+    report = grade(course, [ASSIGNMENT], report=lambda line: None)
+    assert not report.problems
+    totals = dict.fromkeys(("reference", "stub", "partial"), 0.0)
+    for score in report.scores:
+        totals[score.student] += score.score
+    print({student: f"{seconds:.1f} s" for (student, _), seconds in report.seconds.items()})
+    assert totals == {"reference": 10, "stub": 0, "partial": 7}
+    hidden = re.findall(
+        r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
+        "\n".join(cell.source for cell in source.cells),
+        re.S,
+    )
+    secrets = [line.strip() for block in hidden for line in block.splitlines() if line.strip()]
+    assert secrets
+    for student in ("reference", "stub", "partial"):
+        page = next((course / "feedback" / student / ASSIGNMENT).glob("*.html"))
+        text = page.read_text(encoding="utf-8")
+        leaked = [line for line in secrets if html.escape(line) in text or line in text]
+        assert not leaked, f"feedback for {student} shows hidden tests: {leaked[:2]}"
