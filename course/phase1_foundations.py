@@ -33,6 +33,7 @@ setup("0.1.0")
 progress_store = None  # where progress is recorded; None means your usual store
 seed = 2026  # seed of the random workloads in the hands-on cells
 transfers_per_run = 12  # transfers in those workloads
+ci = False  # True in continuous integration: smaller runs where it matters
 
 # %% dtcourse={"locked": true}
 setup("0.1.0", progress_store)

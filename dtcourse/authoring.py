@@ -11,7 +11,9 @@ data the checklist and the grades table use:
 * ``dtcourse={"locked": true}``: a read-only cell (setup, the version check).
 * ``dtcourse={"answer": "p2.blocking", "points": 2}``: a manually graded Markdown answer.
 
-The text form is read with jupytext; only metadata nbgrader and papermill understand is
+Regions marked `<!-- resources:phaseN -->` are filled from the syllabus before conversion, so
+resource lists are never retyped. The text form is read with jupytext; only metadata nbgrader
+and papermill understand is
 written into the notebook.
 """
 
@@ -79,8 +81,11 @@ def _nbgrader_meta(**fields: object) -> dict:
 
 def convert(text_path: Path, syllabus: Syllabus) -> nbformat.NotebookNode:
     """Read a phase text file and return the nbgrader source notebook it describes."""
+    from dtcourse.syllabus_markdown import fill_generated
+
     try:
-        notebook = jupytext.read(text_path, fmt="py:percent")
+        text = fill_generated(text_path.read_text(encoding="utf-8"), syllabus)
+        notebook = jupytext.reads(text, fmt="py:percent")
     except Exception as error:  # jupytext raises many kinds; all mean the same to an author
         raise GradingError(f"{text_path}: not a jupytext percent file: {error}") from None
     where = f"{text_path}"
