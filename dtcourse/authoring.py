@@ -11,10 +11,9 @@ data the checklist and the grades table use:
 * ``dtcourse={"locked": true}``: a read-only cell (setup, the version check).
 * ``dtcourse={"answer": "p2.blocking", "points": 2}``: a manually graded Markdown answer.
 
-Regions marked `<!-- resources:phaseN -->` are filled from the syllabus before conversion, so
-resource lists are never retyped. The text form is read with jupytext; only metadata nbgrader
-and papermill understand is
-written into the notebook.
+Regions marked ``<!-- resources:phaseN -->`` are filled from the syllabus before conversion,
+so resource lists are never retyped. The text form is read with jupytext; only metadata
+nbgrader and papermill understand is written into the notebook.
 """
 
 from __future__ import annotations
