@@ -140,7 +140,7 @@ resource_list("phase3")
 # compensated: its local transaction rolled back and left nothing to undo.
 
 # %%
-from dtcourse.saga import Faults, order_saga, orchestrate, run
+from dtcourse.saga import Faults, orchestrate, order_saga, run
 from dtcourse.viz import sequence_diagram, text_sequence
 
 declined = run(orchestrate, order_saga(), Faults(fail_step="charge_card"))
@@ -430,7 +430,8 @@ assert dict(lost_sale.outcomes) not in serial.values()
 # %%
 saga = order_saga()
 for number, step in enumerate(saga.steps, start=1):
-    print(f"T{number} {step.name:<14} at {step.service:<10} {step.action:<22} undo: {step.compensation}")
+    where = f"{step.name:<14} at {step.service:<10}"
+    print(f"T{number} {where} {step.action:<22} undo: {step.compensation}")
 
 # %% [markdown]
 # #### Your task
