@@ -19,6 +19,7 @@ nbgrader and papermill understand is written into the notebook.
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -141,11 +142,24 @@ def convert(text_path: Path, syllabus: Syllabus) -> nbformat.NotebookNode:
                 f"{where}: exercise {exercise_id} has test cells worth {total:g} points, "
                 f"but the syllabus gives it {expected:g}; make them agree"
             )
+    _stable_ids(notebook)
     notebook.metadata = {
         "kernelspec": dict(KERNELSPEC),
         "language_info": {"name": "python"},
     }
     return notebook
+
+
+def _stable_ids(notebook: nbformat.NotebookNode) -> None:
+    """Cell ids from the cells' content, so rebuilding an unchanged file changes nothing."""
+    seen: set[str] = set()
+    for cell in notebook.cells:
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()
+        cell_id, suffix = digest[:12], 1
+        while cell_id in seen:
+            cell_id, suffix = f"{digest[:12]}-{suffix}", suffix + 1
+        seen.add(cell_id)
+        cell.id = cell_id
 
 
 def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> bool:
