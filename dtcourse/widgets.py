@@ -242,7 +242,7 @@ class _StoreBound:
                 self._store.mark(item_id, SOURCE)
             else:
                 self._store.unmark(item_id, SOURCE)
-        except Exception as error:  # noqa: BLE001 - shown to the student, never on stderr
+        except Exception as error:  # shown to the student: never a traceback on stderr
             self._error.value = _error_html(error)
             return False
         self._error.value = ""
@@ -262,7 +262,7 @@ class _StoreBound:
     def _safe_refresh(self, refresh: Callable[[], None]) -> None:
         try:
             refresh()
-        except Exception as error:  # noqa: BLE001 - shown to the student, never on stderr
+        except Exception as error:  # shown to the student: never a traceback on stderr
             self._error.value = _error_html(error)
 
     def refresh(self) -> None:
@@ -304,7 +304,11 @@ def _panel_layout() -> widgets.Layout:
 
 
 class ResourceList(_StoreBound, widgets.VBox):
-    """A phase's reading list bound to the progress store."""
+    """A phase's reading list bound to the progress store.
+
+    ``toggles`` (per resource id), ``notice`` and ``summary`` are attributes so a notebook
+    or a test can drive it without a browser.
+    """
 
     def __init__(self, phase_id: str, store: ProgressStore | None = None) -> None:
         widgets.VBox.__init__(self, layout=_panel_layout())
@@ -385,7 +389,13 @@ def _style_read_toggle(toggle: widgets.ToggleButton, done: bool) -> None:
 
 
 class Checklist(_StoreBound, widgets.VBox):
-    """The completion checklist: derived phase lines, tickable supplementary material."""
+    """The completion checklist: derived phase lines, tickable supplementary material.
+
+    Its parts are attributes so a notebook or a test can drive it without a browser:
+    ``checks`` and ``missing`` (per checklist id), ``ticks`` (per video and additional
+    resource id), ``reveal`` and ``items_box``, ``progress``, ``minutes_label`` and
+    ``refresh_button``.
+    """
 
     def __init__(self, store: ProgressStore | None = None) -> None:
         widgets.VBox.__init__(self, layout=_panel_layout())
