@@ -282,6 +282,14 @@ class _StoreBound:
     def _show(self) -> None:
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        # The default repr lists every child widget, CSS included: thousands of characters
+        # in a notebook saved without a browser. Say what it is and where progress lives.
+        return f"{type(self).__name__}({self._describe()}, store={str(self._store.path)!r})"
+
+    def _describe(self) -> str:
+        return ""
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         # Showing the same widget again (re-running its cell) shows fresh progress.
         self._safe_refresh(self.refresh_if_changed)
@@ -361,6 +369,9 @@ class ResourceList(_StoreBound, widgets.VBox):
     @property
     def phase_id(self) -> str:
         return self._phase.id
+
+    def _describe(self) -> str:
+        return f"{self._phase.id!r}, {len(self.toggles)} resources"
 
     def _show(self) -> None:
         """Read marks, minutes read and the dependency notice, as the store has them."""
@@ -509,6 +520,9 @@ class Checklist(_StoreBound, widgets.VBox):
             f'<div class="dtc-link">{detail}</div>', layout=widgets.Layout(margin="0 0 4px 24px")
         )
         return widgets.VBox([tick, info])
+
+    def _describe(self) -> str:
+        return f"{len(self.checks)} lines, {len(self.ticks)} supplementary items"
 
     def _on_reveal(self, change: dict[str, Any]) -> None:
         shown = bool(change["new"])

@@ -341,3 +341,14 @@ def test_refresh_if_changed_follows_the_store_version(store: ProgressStore) -> N
     assert listing.toggles["p1.acid"].value is False
     listing._repr_mimebundle_()
     assert listing.toggles["p1.acid"].value is True
+
+
+def test_repr_is_short_and_names_the_store(store: ProgressStore) -> None:
+    board = widgets.checklist(store)
+    listing = widgets.resource_list("phase2", store)
+    assert repr(board) == (
+        f"Checklist(4 lines, {len(board.ticks)} supplementary items, store={str(store.path)!r})"
+    )
+    assert repr(listing) == f"ResourceList('phase2', 3 resources, store={str(store.path)!r})"
+    # ipywidgets cuts the plain-text form at 110 characters.
+    assert board._repr_mimebundle_()["text/plain"].startswith(repr(board)[:100])
