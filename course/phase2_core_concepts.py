@@ -1,0 +1,1443 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Phase 2: Core Concepts
+#
+# This phase is about the protocols that make a transaction atomic across sites. You will
+# read how two-phase commit works and why it can block, how three-phase commit removes the
+# blocking under some assumptions and what happens when those assumptions fail, and what
+# goes wrong with distributed transactions in real systems. Along the way you will write a
+# 2PC participant and coordinator as actors and let the model checker and seeded random runs
+# judge them, find the blocking scenario yourself, write the termination rule of 3PC, write
+# the recovery step of a coordinator that drives real SQLite databases, and detect a
+# deadlock that no single site can see.
+#
+# Run the cells from the top. The first cells check that the course package is installed and
+# choose where your progress is recorded.
+
+# %% dtcourse={"locked": true}
+import dtcourse
+from dtcourse.notebook import setup
+
+setup("0.1.0")
+
+# %% tags=["parameters"]
+# Settings for unattended runs (papermill, grading); you can leave them as they are.
+progress_store = None  # where progress is recorded; None means your usual store
+seed = 2026  # seed of the random runs in the hands-on cells
+ci = False  # True in continuous integration: smaller runs where it matters
+max_states = 20_000  # bound on the model-checker runs of the hands-on cells
+
+# %% dtcourse={"locked": true}
+setup("0.1.0", progress_store)
+
+# %% [markdown]
+# ## Your reading list
+#
+# The readings of this phase, in order, with their exercises. When you have worked through
+# a reading, mark it as read in the widget below; the checklist at the end of the notebook
+# follows your progress.
+#
+# <!-- resources:phase2 -->
+# **Phase 2: Core Concepts**: 3 readings, 105 minutes, 60 points of exercises.
+#
+# 1. **Two-Phase Commit** (Article, 40 minutes). Focus: Understanding the two-phase commit protocol.
+#    - Exercise `p2.twopc.participant`: 2PC participant (10 points)
+#    - Exercise `p2.twopc.coordinator`: 2PC coordinator (15 points)
+#    - Exercise `p2.blocking`: Find the blocking scenario (5 points)
+# 2. **Three-Phase Commit** (Article, 35 minutes). Focus: Understanding the three-phase commit protocol.
+#    - Exercise `p2.threepc`: 3PC with termination (15 points)
+# 3. **Distributed Transaction Challenges** (Article, 30 minutes). Focus: Common challenges in distributed transactions.
+#    - Exercise `p2.recovery`: Coordinator recovery on a real database (10 points)
+#    - Exercise `p2.deadlock`: Challenge: distributed deadlock detection (5 points)
+# <!-- /resources -->
+
+# %%
+from dtcourse.widgets import resource_list
+
+resource_list("phase2")
+
+# %% [markdown]
+# ### The tools of this phase
+#
+# Protocols in this course are written once, as *actors*: a node is a class whose handlers
+# (`on_start`, `on_message`, `on_timeout`, `on_recover`) take an immutable state and return
+# the next one, and act only through an `out` collector: `out.send`, `out.log(record,
+# force=True)`, `out.set_timer`, `out.vote`, `out.decide`. The same classes run in seeded
+# random runs (one schedule, with faults) and in the model checker (every schedule within a
+# fault budget), which checks the atomic-commit properties AC1 to AC4 on every state.
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from dtcourse.checker import check as model_check
+from dtcourse.exercises.commitruns import sample_run
+from dtcourse.protocols import build
+from dtcourse.viz import sequence_diagram, state_diagram
+from dtcourse.statemachines import protocol_state_machine
+from dtcourse.seqtext import text_sequence
+
+# %% [markdown]
+# <!-- resource:p2.twopc -->
+# ## 1. Two-Phase Commit
+#
+# *Article · 40 minutes · Focus: Understanding the two-phase commit protocol*
+# <!-- /resource -->
+
+# %% [markdown]
+# Two-phase commit (2PC) is the classic solution to atomic commitment: getting several
+# sites to commit or abort a transaction together. Jim Gray described it in his 1978 "Notes
+# on Data Base Operating Systems" [Gray 1978]; it is the protocol behind XA, PostgreSQL's
+# `PREPARE TRANSACTION`, and the commit step of Spanner and many sharded databases. This
+# resource goes through it in detail: who sends what, which states each party passes
+# through, which log writes must be forced and why, what each party may do when a timeout
+# fires, how a crashed party recovers from its log, and the one scenario in which 2PC
+# cannot make progress at all. We follow the presentation of Bernstein, Hadzilacos and
+# Goodman, chapter 7 [Bernstein et al. 1987], and Kleppmann [Kleppmann 2017, ch. 9;
+# Kleppmann 2021, §7.1].
+
+# %% [markdown]
+# ### The atomic commitment problem, stated precisely
+#
+# Each participant casts a **vote**: Yes (I can commit my part) or No (I cannot). Each
+# process that reaches a **decision** reaches Commit or Abort. Bernstein, Hadzilacos and
+# Goodman require an atomic commitment protocol to satisfy [Bernstein et al. 1987, ch. 7]:
+#
+# | | property | in words |
+# |---|---|---|
+# | AC1 | agreement | all processes that reach a decision reach the same one |
+# | AC2 | irreversibility | a process cannot reverse its decision after it has reached one |
+# | AC3 | validity (veto) | the Commit decision can only be reached if all processes voted Yes |
+# | AC4 | non-triviality | if there are no failures and all processes voted Yes, the decision is Commit |
+# | AC5 | termination | in any execution with only the failures the protocol tolerates, if all failures are repaired and no new ones occur for long enough, all processes eventually decide |
+#
+# AC1 to AC3 are *safety* properties (nothing bad ever happens) and the model checker
+# checks them as invariants. AC4 rules out the useless protocol that always aborts. AC5 is
+# a *liveness* property, and it is weaker than you might expect: it only promises a decision
+# once failures have been repaired. It does *not* promise that a live process can decide
+# while another is still down. That gap is where blocking lives.
+
+# %% [markdown]
+# ### Roles and messages
+#
+# One process is the **coordinator** (in XA terms, the transaction manager); the others are
+# **participants** (resource managers; R* calls them subordinates). Often the coordinator is
+# also a participant, or runs inside the application server; here we keep it separate. The
+# participants have already done the transaction's work (their branch is in the *working*
+# state, holding locks), and the application asks the coordinator to commit.
+#
+# ```
+# Coordinator                 Participant P1            Participant P2
+#     |------ PREPARE ------------->|                          |
+#     |------ PREPARE ------------------------------------------>|
+#     |                     force <prepared>            force <prepared>
+#     |<----- YES ------------------|                          |
+#     |<----- YES ----------------------------------------------|
+# force <commit>   (commit point)
+#     |------ COMMIT -------------->|                          |
+#     |------ COMMIT ------------------------------------------->|
+#     |                     force <commit>              force <commit>
+#     |                     release locks               release locks
+#     |<----- ACK ------------------|                          |
+#     |<----- ACK ----------------------------------------------|
+# write <end> (lazy)
+# ```
+#
+# **Phase 1 (voting).** The coordinator sends PREPARE (BHG call it VOTE-REQ) to every
+# participant. A participant that can commit forces a *prepared* record to its log and
+# replies YES. A participant that cannot (a constraint failed, it lost its locks, it crashed
+# earlier and forgot the branch) replies NO and aborts its branch at once.
+#
+# **Phase 2 (decision).** If every vote is YES, the coordinator forces a *commit* record and
+# sends COMMIT to all. If any vote is NO, or some vote does not arrive in time, it decides
+# abort and sends ABORT (to those that voted YES; a NO voter has already aborted). Each
+# participant records the decision, applies it, releases its locks, and replies ACK. When
+# all ACKs are in, the coordinator writes an *end* record and may forget the transaction.
+#
+# The crucial moment is the coordinator's forced commit record: that is the **commit
+# point** of the distributed transaction. Before it, the transaction can still be aborted;
+# after it, it is committed, whatever crashes follow.
+#
+# <!-- figure: sequence diagram of a committing 2PC run with two participants, forced writes marked on the lifelines -->
+
+# %% [markdown]
+# ### Hands-on: a commit, and a run with crashes and lost messages
+#
+# The model checker explores every run of the reference 2PC with two participants that both
+# vote yes; it also keeps an example run for each `sometimes` property. Here is the commit:
+
+# %%
+commit_system = build("2pc", 2, votes="yes", timing="perfect")
+commit_result = model_check(commit_system, max_states=max_states)
+print(commit_result.summary().splitlines()[0])
+display(sequence_diagram(commit_system.trace_of(commit_result.examples["some run commits"]),
+                         title="2PC: a failure-free commit"))
+
+# %% [markdown]
+# A seeded random run draws one schedule with faults: a crash, lost messages, timeouts, then
+# the failures are repaired. Change `seed` and run the cell again to see other runs; every
+# one of them keeps AC1 to AC4.
+
+# %%
+faulty_system = build("2pc", 2, crashes=1, recover=True, loss=True)
+run = sample_run(faulty_system, seed=seed)
+display(sequence_diagram(faulty_system.trace_of(run),
+                         title=f"2PC with a crash and message loss (seed {seed})"))
+
+# %% [markdown]
+# ### The states
+#
+# **Participant.**
+#
+# ```
+#            PREPARE, can commit: force <prepared>, send YES
+#  working ------------------------------------------------> prepared (uncertain)
+#     |                                                        |        |
+#     | PREPARE and cannot commit, or                 COMMIT   |        | ABORT
+#     | timeout waiting for PREPARE                            v        v
+#     +------------------> aborted                        committed  aborted
+# ```
+#
+# In the **prepared** state the participant has given up its right to decide. It has
+# promised to commit if told to, so it must keep its locks and its changes ready, and it
+# cannot abort on its own either, because the coordinator may already have decided commit.
+# That is why this state is also called **uncertain** or **in doubt**. The interval between
+# voting YES and learning the decision is the participant's **uncertainty window**.
+#
+# **Coordinator.**
+#
+# ```
+#  initial --send PREPARE--> waiting for votes --all YES: force <commit>--> committed --all ACKs--> ended
+#                                    |
+#                                    +--a NO, or a timeout: decide abort--> aborted --all ACKs--> ended
+# ```
+
+# %% [markdown]
+# The participant's and the coordinator's states, drawn from the course's state machines:
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+state_diagram(protocol_state_machine("2pc-participant"), ax=axes[0])
+state_diagram(protocol_state_machine("2pc-coordinator"), ax=axes[1])
+plt.show()
+
+# %% [markdown]
+# ### The forced log writes, and why each one is forced
+#
+# We describe the basic variant, usually called **presumed nothing** (PN) because the
+# coordinator presumes nothing about a transaction it has no record of, and records every
+# outcome explicitly. The rule behind every forced write is the one from Phase 1: *a
+# process forces a record before sending a message that depends on it*.
+#
+# | who | record | forced? | why |
+# |---|---|---|---|
+# | participant | prepared (with the branch's redo/undo information and its locks) | **yes**, before sending YES | YES is a promise to commit if told. If the participant crashed and restarted without this record, it would have forgotten the branch and could not keep the promise; the coordinator might commit and this site would be missing its part. |
+# | coordinator | commit | **yes**, before sending the first COMMIT | once any participant commits, the decision is final. Without a durable record, a coordinator that crashed after sending one COMMIT would restart, find no decision, and abort, so some sites would commit and others abort (AC1 broken). |
+# | participant | commit (or abort) | **yes**, before sending ACK | the ACK lets the coordinator forget. If the participant then crashed with the record lost, it would restart in the prepared state and ask a coordinator that no longer knows the answer. |
+# | coordinator | end | no (lazy) | losing it is harmless: on restart the coordinator finds a commit record with no end record, resends COMMIT, and participants ACK again. The cost is a few duplicate messages, so the write need not wait for the disk. |
+#
+# Two consequences are worth stating. First, a decision message must be **idempotent**:
+# receiving COMMIT twice has the same effect as once, because recovery resends it. Second,
+# the coordinator need not force anything *before* phase 1 in this variant: if it crashes
+# before deciding, it has no decision record and simply aborts on restart, which is safe
+# because no participant can have committed.
+
+# %% [markdown]
+# ### Timeouts: what each party may do, and when
+#
+# Messages get lost and processes crash, so every wait needs a timeout. What a process may
+# do when the timeout fires depends entirely on where it is:
+#
+# | who | waiting for | on timeout | why this is safe (or the only safe thing) |
+# |---|---|---|---|
+# | participant | PREPARE (still working) | **abort unilaterally** | it has not voted; the coordinator cannot commit without its YES (AC3) |
+# | coordinator | votes | **decide abort**, send ABORT | no COMMIT has been sent; aborting needs nobody's permission |
+# | participant | the decision (prepared) | **ask**; it may not decide | it voted YES, so the coordinator may have committed, or may have aborted because someone else voted NO |
+# | coordinator | ACKs | resend the decision | it cannot forget until every participant knows |
+#
+# A prepared participant that times out runs a **termination protocol**: it asks the
+# coordinator again, and it may also ask the other participants (BHG's *cooperative
+# termination protocol*). If any of them already knows the decision, or is still in the
+# working state (it has not voted, so it can abort and the transaction cannot have
+# committed), the asker can decide. If every participant it can reach is itself uncertain, it
+# learns nothing and must wait.
+
+# %% [markdown]
+# ### Recovery from the log
+#
+# After a crash a process reads its log and acts on the last record for each transaction:
+#
+# | process | last record found | action on restart |
+# |---|---|---|
+# | participant | none for this transaction | abort (it cannot have voted YES, because YES is sent only after forcing prepared) |
+# | participant | prepared | **in doubt**: reacquire the locks, keep the changes, ask the coordinator |
+# | participant | commit or abort | redo or undo as needed; the transaction is finished |
+# | coordinator | none, or no decision | abort; answer "abort" to participants that ask |
+# | coordinator | commit, no end | resend COMMIT to all participants, collect ACKs, then write end |
+# | coordinator | end | nothing to do |
+#
+# The in-doubt row is the one that hurts in practice: the participant comes back up, but the
+# in-doubt branch still holds its locks, and nothing local can release them. PostgreSQL
+# behaves exactly like this: a transaction after `PREPARE TRANSACTION` survives a crash and
+# restart, still holds its locks, and is listed in `pg_prepared_xacts` until someone runs
+# `COMMIT PREPARED` or `ROLLBACK PREPARED` [PostgreSQL n.d.].
+
+# %% [markdown]
+# ### The blocking scenario
+#
+# Suppose every participant voted YES, and the coordinator crashed before any participant
+# received the decision. Every participant is in the prepared state. Each times out and runs
+# the termination protocol, but everyone it can ask is also uncertain. Can they decide among
+# themselves?
+#
+# - They cannot **commit**: the coordinator may have decided abort (perhaps its own local
+#   branch failed, or it timed out on a vote that was delayed) and it may already have told
+#   the client.
+# - They cannot **abort**: the coordinator may have forced its commit record and replied
+#   "committed" to the client before crashing.
+#
+# Both are consistent with everything the participants know, so any choice risks breaking
+# AC1. They must wait for the coordinator to recover, holding their locks all the while. A
+# protocol in which a live process must wait for a failed one to recover is called
+# **blocking**, and 2PC is blocking.
+#
+# <!-- figure: sequence diagram of the blocking scenario: both participants vote YES, the coordinator forces commit and crashes before sending; P1 and P2 time out, ask each other, and remain uncertain -->
+#
+# This is not a weakness of this particular protocol. Bernstein, Hadzilacos and Goodman
+# prove that if communication failures or total failures (all processes down at once) are
+# possible, *every* atomic commitment protocol may cause processes to become blocked, and
+# that no such protocol can guarantee that a failed process can always recover on its own,
+# without talking to anyone [Bernstein et al. 1987, ch. 7]. The intuition is the uncertainty
+# window: any protocol must have a moment at which a process has voted YES but does not yet
+# know whether everyone else did, and if it is cut off at that moment it cannot safely
+# decide. Gray and Lamport put it simply: "The classic Two-Phase Commit protocol blocks if
+# the coordinator fails" [Gray & Lamport 2006]. The next resource looks at three-phase
+# commit, which avoids blocking by assuming a much friendlier network, and at Paxos Commit,
+# which avoids it by replicating the coordinator.
+#
+# Keep the scale of the problem in proportion. Blocking needs the coordinator to fail inside
+# a short window, and it ends when the coordinator comes back. The real damage is what the
+# blocked participants hold meanwhile: locks on rows other transactions want (the next but
+# one resource is about exactly this).
+
+# %% [markdown]
+# ### Hands-on: the checker finds the blocking state
+#
+# With a budget of one crash, the checker finds a state from which a live participant can
+# never decide until the crashed node recovers. Here it is for two participants that may
+# vote either way (the exercise below asks you to find and explain it when both vote yes):
+
+# %%
+blocking_system = build("2pc", 2, crashes=1, timing="perfect")
+blocking_result = model_check(blocking_system, max_states=max_states)
+print(blocking_result.summary().splitlines()[0])
+if blocking_result.blocking is not None:
+    display(sequence_diagram(blocking_system.trace_of(blocking_result.blocking),
+                             title="2PC blocks: a crash leaves a participant waiting"))
+
+# %% [markdown]
+# ### What it costs
+#
+# Let n be the number of participants, all of which vote YES, with the coordinator on a
+# separate machine and sending directly to each participant (a *flat* tree). Count protocol
+# messages only (not the work of the transaction or the client's request and reply) and
+# forced log writes at all sites.
+#
+# | | per participant | total |
+# |---|---|---|
+# | PREPARE, YES, COMMIT, ACK | 4 messages | **4n messages** |
+# | prepared record, commit record | 2 forced writes | 2n |
+# | coordinator's commit record | | +1 |
+# | | | **2n + 1 forced writes** |
+# | coordinator's end record | | +1 lazy write (not counted) |
+#
+# In time: the client can be told "committed" once the coordinator has forced its commit
+# record, which is one round trip (PREPARE out, YES back) plus two forced writes in
+# sequence (a participant's prepared record, then the coordinator's commit record) after the
+# commit request. Participants hold their locks until the COMMIT reaches them and their own
+# commit record is forced: another half round trip and one more forced write. The
+# optimization resource shows how presumed abort, presumed commit and read-only
+# participants cut these numbers [Mohan et al. 1986].
+
+# %% [markdown]
+# ### The exercises
+#
+# You will implement 2PC yourself, as state machines in the course's actor API: a node is a
+# class whose handlers react to a message or a timer and emit effects (send, forced or lazy
+# log write, set a timer), and whose `on_recover(log)` rebuilds state from the durable log
+# after a crash. First the participant, then the coordinator, then you let the model checker
+# find the blocking scenario and explain it.
+
+# %% [markdown]
+# ### Exercise `p2.twopc.participant`: the 2PC participant
+#
+# Write a participant class with the constructor `Participant2PC(name, coordinator, vote)`
+# (`vote` is `"yes"`, `"no"` or `"any"`; with `"any"` the participant may abort on its own
+# before voting). Use the message classes of `dtcourse.protocols.twopc`: `Prepare`,
+# `Vote`, `Commit`, `Abort`, `Ack`, `DecisionRequest`. Your participant must:
+#
+# - on `Prepare`: vote no (and abort) if `vote == "no"`; otherwise **force** a prepared
+#   record (`out.log(..., force=True)`) *before* sending `Vote("yes")`, and announce the
+#   vote with `out.vote("yes")`;
+# - set a timer at the start and abort unilaterally if `Prepare` does not come (only
+#   before voting);
+# - once it voted yes, wait: on a timeout, ask the coordinator with `DecisionRequest`, never
+#   decide alone;
+# - on `Commit`/`Abort`: log it, `out.decide(...)`, acknowledge with `Ack`, and answer
+#   duplicates again;
+# - `on_recover(log)`: rebuild the state from the durable log: a decision in the log is
+#   kept; a prepared record without a decision means uncertain (ask again); nothing means
+#   abort.
+#
+# It is graded with the reference coordinator: by the model checker (no failures; one
+# crash) and by seeded random runs with crashes, recovery and lost messages. The hidden
+# tests use more participants and other faults.
+
+# %% dtcourse={"solution": "p2.twopc.participant"}
+from dataclasses import dataclass
+
+from dtcourse.actors import Node
+from dtcourse.protocols.twopc import Abort, Ack, Commit, DecisionRequest, Prepare, Vote
+
+
+@dataclass(frozen=True)
+class PState:
+    phase: str  # "working", "prepared", "commit" or "abort"
+
+
+### BEGIN SOLUTION
+class Participant2PC(Node):
+    def __init__(self, name, coordinator, vote="yes"):
+        super().__init__(name)
+        self.coordinator = coordinator
+        self.vote = vote
+
+    def on_start(self, out):
+        out.set_timer("prepare", waiting_on=() if self.vote == "any" else (self.coordinator,))
+        return PState("working")
+
+    def on_message(self, state, src, msg, out):
+        if isinstance(msg, Prepare):
+            if state.phase == "working":
+                out.cancel_timer("prepare")
+                if self.vote == "no":
+                    out.vote("no")
+                    return self.finish("abort", out, reply=Vote("no"))
+                out.log("prepared", force=True)
+                out.vote("yes")
+                out.send(self.coordinator, Vote("yes"))
+                out.set_timer("decision", waiting_on=(self.coordinator,))
+                return PState("prepared")
+            if state.phase == "prepared":
+                out.send(self.coordinator, Vote("yes"))
+            elif state.phase == "abort":
+                out.send(self.coordinator, Vote("no"))
+            return state
+        if isinstance(msg, Commit | Abort):
+            value = "commit" if isinstance(msg, Commit) else "abort"
+            if state.phase == "prepared" or (state.phase == "working" and value == "abort"):
+                out.log(value, force=True)
+                out.decide(value)
+                out.cancel_timer("prepare")
+                out.cancel_timer("decision")
+                out.send(self.coordinator, Ack())
+                return PState(value)
+            if state.phase == value:
+                out.send(self.coordinator, Ack())
+        return state
+
+    def finish(self, value, out, reply=None):
+        out.log(value, force=False)
+        out.decide(value)
+        if reply is not None:
+            out.send(self.coordinator, reply)
+        return PState(value)
+
+    def on_timeout(self, state, timer, out):
+        if timer == "prepare" and state.phase == "working":
+            return self.finish("abort", out)
+        if timer == "decision" and state.phase == "prepared":
+            out.send(self.coordinator, DecisionRequest())
+            out.set_timer("decision", waiting_on=(self.coordinator,))
+        return state
+
+    def on_recover(self, log, out):
+        for value in ("commit", "abort"):
+            if value in log:
+                out.decide(value)
+                return PState(value)
+        if "prepared" in log:
+            out.send(self.coordinator, DecisionRequest())
+            out.set_timer("decision", waiting_on=(self.coordinator,))
+            return PState("prepared")
+        return self.finish("abort", out)
+### END SOLUTION
+
+# %%
+dtcourse.check("p2.twopc.participant", Participant2PC)
+
+# %% dtcourse={"test": "p2.twopc.participant", "points": 3}
+from dtcourse.exercises import verify
+
+verify("p2.twopc.participant", "failure_free", Participant2PC)
+### BEGIN HIDDEN TESTS
+verify("p2.twopc.participant", "failure_free", Participant2PC, participants=3,
+       votes=("yes", "any", "yes"))
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.twopc.participant", "points": 4}
+from dtcourse.exercises import verify
+
+verify("p2.twopc.participant", "timeouts", Participant2PC)
+### BEGIN HIDDEN TESTS
+verify("p2.twopc.participant", "timeouts", Participant2PC, votes=("any", "yes"))
+verify("p2.twopc.participant", "timeouts", Participant2PC, participants=3, votes="yes")
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.twopc.participant", "points": 3}
+from dtcourse.exercises import verify
+
+verify("p2.twopc.participant", "recovery", Participant2PC)
+### BEGIN HIDDEN TESTS
+verify("p2.twopc.participant", "recovery", Participant2PC, participants=3, seed=11, runs=80,
+       duplicate=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise `p2.twopc.coordinator`: the 2PC coordinator
+#
+# Write `Coordinator2PC(name, participants)` (`participants` is a sequence of names).
+# It must:
+#
+# - at the start, send `Prepare(frozenset(participants))` to every participant and set a
+#   vote timer (`waiting_on=` the participants);
+# - decide commit when every participant voted yes, abort on a no vote or on the vote
+#   timeout; **force** the decision record (a record that contains the word `"commit"` or
+#   `"abort"`) before sending the decision, and announce it with `out.decide(...)`;
+# - resend the decision to participants that have not acknowledged (an acknowledgement
+#   timer), answer `DecisionRequest` once it has decided;
+# - `on_recover(log)`: a decision in the log is announced again and resent; no decision
+#   means abort.
+#
+# It is graded with the reference participants, by the model checker and by seeded random
+# runs with crashes, recovery and lost messages.
+
+# %% dtcourse={"solution": "p2.twopc.coordinator"}
+from dataclasses import dataclass, replace
+
+from dtcourse.actors import Node
+from dtcourse.protocols.twopc import Abort, Ack, Commit, DecisionRequest, Prepare, Vote
+
+
+@dataclass(frozen=True)
+class CState:
+    phase: str  # "collecting", "commit" or "abort"
+    yes: frozenset = frozenset()
+    acked: frozenset = frozenset()
+
+
+### BEGIN SOLUTION
+class Coordinator2PC(Node):
+    def __init__(self, name, participants):
+        super().__init__(name)
+        self.participants = frozenset(participants)
+
+    def on_start(self, out):
+        out.broadcast(self.participants, Prepare(self.participants))
+        out.set_timer("votes", waiting_on=self.participants)
+        return CState("collecting")
+
+    def decide(self, state, value, out):
+        out.log(value, force=True)
+        out.decide(value)
+        out.cancel_timer("votes")
+        self.send_decision(value, self.participants, out)
+        return replace(state, phase=value)
+
+    def send_decision(self, value, to, out):
+        out.broadcast(to, Commit() if value == "commit" else Abort())
+        out.set_timer("acks", waiting_on=to)
+
+    def on_message(self, state, src, msg, out):
+        if isinstance(msg, Vote) and state.phase == "collecting":
+            if msg.vote == "no":
+                return self.decide(state, "abort", out)
+            yes = state.yes | {src}
+            if yes == self.participants:
+                return self.decide(replace(state, yes=yes), "commit", out)
+            return replace(state, yes=yes)
+        if isinstance(msg, Ack) and state.phase != "collecting":
+            acked = state.acked | {src}
+            if acked == self.participants:
+                out.cancel_timer("acks")
+            return replace(state, acked=acked)
+        if isinstance(msg, DecisionRequest) and state.phase != "collecting":
+            out.send(src, Commit() if state.phase == "commit" else Abort())
+        return state
+
+    def on_timeout(self, state, timer, out):
+        if timer == "votes" and state.phase == "collecting":
+            return self.decide(state, "abort", out)
+        if timer == "acks" and state.phase != "collecting":
+            missing = self.participants - state.acked
+            if missing:
+                self.send_decision(state.phase, missing, out)
+        return state
+
+    def on_recover(self, log, out):
+        value = "commit" if "commit" in log else "abort"
+        if value == "abort" and "abort" not in log:
+            return self.decide(CState("collecting"), "abort", out)
+        out.decide(value)
+        self.send_decision(value, self.participants, out)
+        return CState(value)
+### END SOLUTION
+
+# %%
+dtcourse.check("p2.twopc.coordinator", Coordinator2PC)
+
+# %% dtcourse={"test": "p2.twopc.coordinator", "points": 4}
+from dtcourse.exercises import verify
+
+verify("p2.twopc.coordinator", "failure_free", Coordinator2PC)
+### BEGIN HIDDEN TESTS
+verify("p2.twopc.coordinator", "failure_free", Coordinator2PC, participants=3,
+       votes=("any", "yes", "any"))
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.twopc.coordinator", "points": 4}
+from dtcourse.exercises import verify
+
+verify("p2.twopc.coordinator", "timeouts", Coordinator2PC)
+### BEGIN HIDDEN TESTS
+verify("p2.twopc.coordinator", "timeouts", Coordinator2PC, participants=3, votes="yes")
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.twopc.coordinator", "points": 4}
+from dtcourse.exercises import verify
+
+verify("p2.twopc.coordinator", "recovery", Coordinator2PC)
+### BEGIN HIDDEN TESTS
+verify("p2.twopc.coordinator", "recovery", Coordinator2PC, participants=3, seed=21, runs=80)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.twopc.coordinator", "points": 3}
+from dtcourse.exercises import verify
+
+verify("p2.twopc.coordinator", "lossy", Coordinator2PC)
+### BEGIN HIDDEN TESTS
+verify("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed=12, runs=80,
+       duplicate=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise `p2.blocking`: find the blocking scenario and explain it
+#
+# Run the model checker on the reference 2PC with **two** participants that vote yes, one
+# crash, and a perfect failure detector:
+# `build("2pc", 2, votes="yes", crashes=1, timing="perfect")`. Its result's `blocking`
+# field is the shortest run that ends in a blocked state; draw it with
+# `sequence_diagram(system.trace_of(result.blocking))`. Then fill in `blocking_answer`, a
+# dict with exactly these keys:
+#
+# - `"result"`: the `CheckResult` you got;
+# - `"failed"`: the name of the node that crashed;
+# - `"votes_received"`: how many `Vote` messages the coordinator had *received* before it
+#   crashed;
+# - `"participants"`: each participant's phase in the blocked state, one of `"working"`,
+#   `"prepared"`, `"committed"`, `"aborted"`, e.g. `{"P1": ..., "P2": ...}`;
+# - `"coordinator_decision"`: the decision in the coordinator's durable log (`"commit"`,
+#   `"abort"`, or `None`).
+#
+# Then say in one sentence, for yourself, why neither participant may decide.
+
+# %% dtcourse={"solution": "p2.blocking"}
+### BEGIN SOLUTION
+two_pc = build("2pc", 2, votes="yes", crashes=1, timing="perfect")
+found = model_check(two_pc)
+print(text_sequence(two_pc.trace_of(found.blocking)))
+blocking_answer = {
+    "result": found,
+    "failed": "C",
+    "votes_received": 0,
+    "participants": {"P1": "prepared", "P2": "prepared"},
+    "coordinator_decision": None,
+}
+### END SOLUTION
+
+# %%
+dtcourse.check("p2.blocking", blocking_answer)
+
+# %% dtcourse={"test": "p2.blocking", "points": 1}
+from dtcourse.exercises import verify
+
+verify("p2.blocking", "found", blocking_answer)
+### BEGIN HIDDEN TESTS
+verify("p2.blocking", "found", blocking_answer, participants=2, votes="yes", crashes=1,
+       timing="perfect")
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.blocking", "points": 1}
+from dtcourse.exercises import verify
+
+verify("p2.blocking", "failed", blocking_answer)
+
+# %% dtcourse={"test": "p2.blocking", "points": 1}
+from dtcourse.exercises import verify
+
+verify("p2.blocking", "votes", blocking_answer)
+
+# %% dtcourse={"test": "p2.blocking", "points": 2}
+from dtcourse.exercises import verify
+
+verify("p2.blocking", "participants", blocking_answer)
+
+# %% [markdown]
+# ### Sources
+#
+# - Gray, J. "Notes on Data Base Operating Systems", in *Operating Systems: An Advanced Course*, LNCS 60, Springer, 1978. https://doi.org/10.1007/3-540-08755-9_9
+# - Bernstein, P. A., Hadzilacos, V., Goodman, N. *Concurrency Control and Recovery in Database Systems*, Addison-Wesley, 1987, ch. 7 "Distributed Recovery" (2PC in §7.4). https://www.microsoft.com/en-us/research/people/philbe/book/
+# - Kleppmann, M. *Designing Data-Intensive Applications*, O'Reilly, 2017; ch. 9, "Atomic Commit and Two-Phase Commit (2PC)". https://dataintensive.net/
+# - Kleppmann, M. *Distributed Systems* lecture notes, University of Cambridge, 2021/22, §7.1 "Two-phase commit". https://www.cl.cam.ac.uk/teaching/2122/ConcDisSys/dist-sys-notes.pdf (video: "Distributed Systems 7.1: Two-phase commit", https://www.youtube.com/watch?v=-_rdWB9hN1c)
+# - Gray, J., Lamport, L. "Consensus on Transaction Commit", *ACM TODS* 31(1), 2006. https://www.microsoft.com/en-us/research/publication/consensus-on-transaction-commit/
+# - Mohan, C., Lindsay, B., Obermarck, R. "Transaction Management in the R\* Distributed Database Management System", *ACM TODS* 11(4), 1986. https://doi.org/10.1145/7239.7266
+# - PostgreSQL Global Development Group. "PREPARE TRANSACTION", PostgreSQL documentation, n.d. https://www.postgresql.org/docs/current/sql-prepare-transaction.html
+
+# %% [markdown]
+# <!-- resource:p2.threephase -->
+# ## 2. Three-Phase Commit
+#
+# *Article · 35 minutes · Focus: Understanding the three-phase commit protocol*
+# <!-- /resource -->
+
+# %% [markdown]
+# Two-phase commit blocks: if the coordinator fails at the wrong moment, participants that
+# voted YES must wait for it to come back, holding their locks. In 1981 Dale Skeen asked
+# what exactly makes a commit protocol block, found a precise answer, and built a protocol
+# that does not: three-phase commit (3PC) [Skeen 1981]. This resource derives 3PC from
+# Skeen's rule, walks through its termination protocol, and then looks hard at the
+# assumptions that make it work, because the moment they fail (a network partition) 3PC
+# does something worse than blocking: it lets one side commit while the other aborts. We end
+# with the two modern answers, E3PC and Paxos Commit.
+
+# %% [markdown]
+# ### Why 2PC blocks, in one picture
+#
+# Think of each site as a finite-state machine. Skeen's key notion is the **concurrency
+# set** of a local state s: the set of states that *other* sites may be in at the same time
+# as this site is in s. Look at a 2PC participant that has voted YES and is waiting:
+#
+# ```
+#                         coordinator may be in:
+# participant in    -->   still collecting votes   (others may still vote NO: abort possible)
+# "prepared"              decided COMMIT            (some site may already be committed)
+# (uncertain)             decided ABORT             (some site may already be aborted)
+# ```
+#
+# Both a commit state and an abort state are in the concurrency set of "prepared". That is
+# the whole problem: if a prepared participant finds itself alone, nothing it knows rules
+# out either outcome, so it cannot safely pick one. We say the prepared state is **adjacent**
+# to both commit and abort.
+#
+# Skeen also distinguishes **committable** states. A state is committable if a site being in
+# it implies that *every* site has voted YES. In 2PC the only committable state is
+# "committed" itself: a prepared participant knows its own vote, not the others'.
+
+# %% [markdown]
+# ### Skeen's rule for non-blocking
+#
+# Skeen's fundamental non-blocking theorem (for site failures, with failures reliably
+# detected) says a commit protocol is non-blocking if and only if, at every site:
+#
+# 1. no local state has a concurrency set containing both an abort and a commit state; and
+# 2. no non-committable state has a concurrency set containing a commit state.
+#
+# Rule 1 says: whatever state you are in, at most one of the two outcomes can already have
+# happened somewhere. Rule 2 says: if someone may already have committed, you must know
+# that everyone voted YES. 2PC's prepared state breaks both rules.
+#
+# The fix is to insert a **buffer state** between "prepared" and "committed" so that no site
+# can jump to commit while another is still uncertain. That buffer state, reached only after
+# everyone has voted YES, is committable; call it **pre-committed**. Now:
+#
+# | participant state | may coexist with | rule 1 | rule 2 |
+# |---|---|---|---|
+# | working | working, prepared, aborted | ok (no commit) | ok |
+# | prepared (uncertain) | working, prepared, pre-committed, aborted | ok (no commit) | ok (no commit) |
+# | pre-committed (committable) | prepared, pre-committed, committed | ok (no abort) | committable, so ok |
+# | committed | pre-committed, committed | ok | ok |
+#
+# <!-- figure: state diagrams of a 2PC participant and a 3PC participant side by side; in 2PC "prepared" has edges to both committed and aborted, in 3PC the pre-committed buffer state separates prepared from committed -->
+
+# %% [markdown]
+# ### The protocol
+#
+# 3PC splits 2PC's second phase in two. With n participants:
+#
+# ```
+# Coordinator                       Participants
+#   --- VOTE-REQ ---------------->   vote; force <prepared> if YES
+#   <-- YES / NO -----------------
+#   if any NO or timeout: ABORT, done
+#   --- PRE-COMMIT -------------->   enter pre-committed (committable)
+#   <-- ACK ----------------------
+#   force <commit>
+#   --- COMMIT ------------------>   force <commit>, release locks
+# ```
+#
+# Phase 1 is 2PC's voting phase. In phase 2 the coordinator tells everyone that everyone
+# voted YES; participants move to the committable state and acknowledge. Only when it has
+# the acknowledgements (or has detected that the missing ones belong to crashed sites) does
+# the coordinator commit and send COMMIT in phase 3. In the failure-free case that is five
+# messages per participant instead of four, and one extra round trip of latency on the
+# commit path [Skeen 1981; Bernstein et al. 1987, ch. 7].
+#
+# #### Timeouts
+#
+# | who | waiting for | on timeout |
+# |---|---|---|
+# | participant | VOTE-REQ (working) | abort unilaterally, as in 2PC |
+# | coordinator | votes | decide abort |
+# | participant | PRE-COMMIT or ABORT (prepared) | run the termination protocol |
+# | coordinator | ACKs of PRE-COMMIT | treat silent participants as crashed; commit anyway |
+# | participant | COMMIT (pre-committed) | run the termination protocol |
+#
+# The fourth row shows where 3PC leans on its assumptions: the coordinator commits without
+# hearing from a participant, because it *assumes* that a silent participant has crashed
+# (and will learn the outcome when it recovers), not that it is alive on the other side of a
+# broken link.
+
+# %% [markdown]
+# The 3PC participant's states. The new state, precommitted, sits between prepared and
+# committed: nobody commits while anybody could still be working or aborted.
+
+# %%
+display(state_diagram(protocol_state_machine("3pc-participant")))
+
+# %% [markdown]
+# ### The termination protocol
+#
+# When participants time out waiting for the coordinator, the operational participants run
+# a **termination protocol** [Skeen 1981; Bernstein et al. 1987, ch. 7]:
+#
+# 1. **Elect** a new coordinator among the operational participants (for example the one
+#    with the lowest identifier still alive).
+# 2. The new coordinator asks every operational participant for its state.
+# 3. It **decides** by these rules, in order:
+#
+# | rule | if the reported states include | decision |
+# |---|---|---|
+# | TR1 | some aborted | abort; send ABORT |
+# | TR2 | some committed | commit; send COMMIT |
+# | TR3 | all uncertain (prepared), none pre-committed | abort; send ABORT |
+# | TR4 | some pre-committed, none committed | send PRE-COMMIT to the uncertain ones, wait for ACKs, then commit |
+#
+# 4. If the new coordinator itself fails, elect another and start again.
+#
+# Why are TR3 and TR4 safe? Under the assumptions below, the original coordinator sends
+# COMMIT only after every operational participant has acknowledged PRE-COMMIT. So if anyone
+# at all has committed, every operational participant is at least pre-committed, and TR3
+# never fires when a commit has happened. Conversely, nobody enters pre-committed unless
+# everyone voted YES, and a pre-committed site cannot coexist with an aborted one (rule 1),
+# so TR4 never commits when an abort has happened. TR4 first brings the uncertain sites up
+# to pre-committed, so that if the new coordinator crashes mid-way, the next one still sees
+# a consistent picture.
+#
+# Worked example with three participants P1, P2, P3. The coordinator sends PRE-COMMIT, which
+# reaches P1 only, and crashes. P1 is pre-committed, P2 and P3 are uncertain. They time out,
+# elect P1 (lowest id), and report: {pre-committed, uncertain, uncertain}. TR4 applies: P1
+# sends PRE-COMMIT to P2 and P3, collects their ACKs, and commits. Had PRE-COMMIT reached
+# nobody, the report would be {uncertain, uncertain, uncertain} and TR3 would abort. Either
+# way the operational sites decide without waiting for the failed coordinator: **3PC is
+# non-blocking under crash failures**, so long as at least one site stays up. (After a
+# *total* failure the first sites to recover may still have to wait, because the last site
+# to fail may have decided.)
+
+# %% [markdown]
+# ### The assumptions, and what breaks without them
+#
+# Everything above rests on one sentence in the timeout table: *a participant that does not
+# answer has crashed*. That is true only in a **synchronous** system: message delays and
+# processing times are bounded, so a well-chosen timeout is a **perfect failure detector**
+# (it never suspects a live process). In particular, there must be **no network partitions**,
+# because a partitioned process is alive but looks dead. Kleppmann summarises it: "3PC
+# assumes a network with bounded delay and nodes with bounded response times", while real
+# networks have unbounded delay and pauses, and "nonblocking atomic commit requires a perfect
+# failure detector" [Kleppmann 2017, ch. 9].
+#
+# Here is what happens under a partition. Three participants; the coordinator C sends
+# PRE-COMMIT; it reaches P1; then the network splits into {C, P1} and {P2, P3}.
+#
+# ```
+# side A: {C, P1}                        side B: {P2, P3}
+# P1 pre-committed                       P2, P3 prepared (uncertain)
+# C times out on ACKs from P2, P3        P2, P3 time out on C
+#   -> "P2 and P3 have crashed"            -> "C and P1 have crashed"
+# C commits, sends COMMIT to P1          elect P2; states {uncertain, uncertain}
+# P1 commits                             TR3: abort; P2, P3 abort
+# ```
+#
+# Each side follows the protocol to the letter, and each side is right about what it can
+# see. The result violates AC1: P1 committed, P2 and P3 aborted. A blocked 2PC participant
+# holds locks until someone repairs the coordinator; a partitioned 3PC run can corrupt data
+# silently. That is a large part of why 3PC is taught far more often than it is deployed.
+# Gray and Lamport note that they knew of no three-phase commit algorithm with a complete
+# proof against a clearly stated correctness condition [Gray & Lamport 2006].
+#
+# <!-- figure: sequence diagram of the partition counterexample: the partition line, side A committing, side B electing a new coordinator and aborting -->
+#
+# This is not a bug that a cleverer termination rule could fix. In an asynchronous system,
+# no protocol can both stay safe and guarantee that a connected minority decides while it
+# cannot tell crashed processes from unreachable ones. The way out is to make decisions only
+# in a **quorum** (a majority), so that two disjoint groups can never both decide.
+
+# %% [markdown]
+# ### The modern answers
+#
+# **E3PC.** Quorum-based versions of 3PC let a majority side decide during a partition
+# while the minority waits. Keidar and Dolev showed that an earlier quorum-based 3PC could
+# still block a connected majority after a sequence of failures and recoveries, and gave
+# **E3PC** (Enhanced 3PC), which lets any connected quorum eventually decide once failures
+# stop, with the same cost as 3PC when there are no failures [Keidar & Dolev 1995].
+#
+# **Paxos Commit.** Gray and Lamport took the blocking problem at its root: the single
+# coordinator is the only process that knows the decision. In **Paxos Commit**, each
+# participant's vote (prepared or aborted) is decided by its own instance of the Paxos
+# consensus algorithm, run by 2F + 1 **acceptors**; the transaction commits if and only if
+# every instance chose "prepared". The protocol makes progress as long as at least F + 1
+# acceptors are working, with no synchrony assumption needed for safety [Gray & Lamport
+# 2006]. Two facts connect it to what you know:
+#
+# - **2PC is Paxos Commit with F = 0.** With a single acceptor (the coordinator), the
+#   protocol degenerates into two-phase commit: "The Two-Phase Commit protocol is thus the
+#   degenerate case of the Paxos Commit algorithm with a single acceptor" [Gray & Lamport
+#   2006]. Blocking is exactly what you get when the only acceptor fails.
+# - **The cost is modest.** Paxos Commit has the same number of stable-storage write delays
+#   as 2PC on the commit path; it needs more messages. For 5 participants and F = 1 (with
+#   co-location of processes on the participants' nodes, as the paper assumes for this
+#   comparison), the paper counts 12 messages for 2PC,
+#   17 for Paxos Commit, and 20 for its faster variant [Gray & Lamport 2006].
+#
+# | protocol | blocks if the coordinator fails? | safe under partitions? | extra cost over 2PC |
+# |---|---|---|---|
+# | 2PC | yes | yes (it waits) | none |
+# | 3PC | no, under crash failures with a perfect failure detector | **no** | one round trip |
+# | E3PC | no, for a connected quorum once failures stop | yes | none beyond 3PC |
+# | Paxos Commit | no, while F + 1 of 2F + 1 acceptors work | yes | more messages, same write delays |
+#
+# Systems you will meet in Phase 3 follow the Paxos Commit idea in spirit: Spanner runs 2PC
+# among participants that are themselves Paxos-replicated groups, so a "crashed coordinator"
+# is just a leader change [Corbett et al. 2012].
+
+# %% [markdown]
+# ### The exercise
+#
+# In the exercise below you write the heart of 3PC's termination protocol: the rule the
+# newly elected coordinator applies to the states of the participants it can reach. The
+# grader checks it against every global state 3PC can reach under crash-stop failures,
+# with every subset of participants crashed: your rule must always decide (so 3PC does not
+# block) and never contradict a decision already made (AC1). Then you apply the same rule
+# on both sides of a network partition and see agreement fail, the scenario described
+# above.
+
+# %% [markdown]
+# ### Exercise `p2.threepc`: the termination rule, and the partition
+#
+# When the 3PC coordinator fails, the participants still up elect a new coordinator, which
+# collects their states and decides by the **termination rule**. Write
+# `terminate(states)`: `states` maps each surviving participant's name to its state, one
+# of `"working"`, `"prepared"` (uncertain), `"precommitted"`, `"committed"`, `"aborted"`;
+# return `"commit"` or `"abort"`.
+#
+# The grader enumerates every global state 3PC can reach (nobody is working or aborted
+# while somebody is precommitted or committed; nobody commits before all precommitted),
+# crashes every subset of participants, and requires your rule, applied to the survivors,
+# to decide the textbook way and to agree with every decision already made, by survivors
+# or by the crashed. That is 3PC's non-blocking property under crash-stop.
+#
+# Then the partition: the coordinator precommitted P1 and the network split
+# `{C, P1} | {P2, P3}` before P2 and P3 got `PreCommit`. Each side runs the termination
+# rule on its own members. Fill in `partition_answer` with the keys `"side_with_P1"` and
+# `"other_side"` (each `"commit"` or `"abort"`) and `"atomic"` (do the sides agree?).
+
+# %% dtcourse={"solution": "p2.threepc"}
+### BEGIN SOLUTION
+def terminate(states):
+    values = set(states.values())
+    if values & {"aborted", "working"}:
+        return "abort"
+    if values & {"committed", "precommitted"}:
+        return "commit"
+    return "abort"
+
+
+partition_answer = {
+    "side_with_P1": terminate({"P1": "precommitted"}),
+    "other_side": terminate({"P2": "prepared", "P3": "prepared"}),
+    "atomic": False,
+}
+### END SOLUTION
+
+# %%
+dtcourse.check("p2.threepc", {"rule": terminate, "partition": partition_answer})
+
+# %% dtcourse={"test": "p2.threepc", "points": 6}
+from dtcourse.exercises import verify
+
+verify("p2.threepc", "rule", {"rule": terminate})
+### BEGIN HIDDEN TESTS
+verify("p2.threepc", "rule", {"rule": terminate}, participants=4)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.threepc", "points": 5}
+from dtcourse.exercises import verify
+
+verify("p2.threepc", "crash_stop", {"rule": terminate})
+### BEGIN HIDDEN TESTS
+verify("p2.threepc", "crash_stop", {"rule": terminate}, participants=4)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.threepc", "points": 4}
+from dtcourse.exercises import verify
+
+verify("p2.threepc", "partition", {"rule": terminate, "partition": partition_answer})
+
+# %% [markdown]
+# ### Sources
+#
+# - Skeen, D. "Nonblocking Commit Protocols", Proc. ACM SIGMOD, 1981. https://doi.org/10.1145/582318.582339 (PDF: http://www.cs.utexas.edu/~lorenzo/corsi/cs380d/papers/Ske81.pdf)
+# - Bernstein, P. A., Hadzilacos, V., Goodman, N. *Concurrency Control and Recovery in Database Systems*, Addison-Wesley, 1987, ch. 7 "Distributed Recovery". https://www.microsoft.com/en-us/research/people/philbe/book/
+# - Kleppmann, M. *Designing Data-Intensive Applications*, O'Reilly, 2017; ch. 9, "Three-phase commit". https://dataintensive.net/
+# - Keidar, I., Dolev, D. "Increasing the Resilience of Atomic Commit, at No Additional Cost", PODS, 1995. https://people.csail.mit.edu/idish/Abstracts/pods95.html
+# - Gray, J., Lamport, L. "Consensus on Transaction Commit", *ACM TODS* 31(1), 2006. https://www.microsoft.com/en-us/research/publication/consensus-on-transaction-commit/ (TLA+ specifications: https://github.com/tlaplus/Examples/tree/master/specifications/transaction_commit)
+# - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
+
+# %% [markdown]
+# <!-- resource:p2.challenges -->
+# ## 3. Distributed Transaction Challenges
+#
+# *Article · 30 minutes · Focus: Common challenges in distributed transactions*
+# <!-- /resource -->
+
+# %% [markdown]
+# You now know how two-phase commit works and why it can block. This resource is about what
+# that means in production: locks that nobody can release, coordinators that take the
+# system down with them, a standard (XA) that promises more than it delivers, deadlocks that
+# no single database can see, clocks that disagree, and the plain cost in latency and
+# throughput. It ends with the case, made by two well-known practitioners, for not using
+# distributed transactions at all, which is where Phase 3 picks up.
+
+# %% [markdown]
+# ### Locks held while in doubt
+#
+# A participant that has voted YES must be able to commit later, so it keeps everything the
+# commit will need: its changes, and the **locks** that stop other transactions from reading
+# or overwriting them. Kleppmann identifies this as the main reason 2PC hurts in practice
+# [Kleppmann 2017, ch. 9]. While a transaction is in doubt, every other transaction that
+# wants those rows waits. If the coordinator takes 20 seconds to restart, those rows are
+# unavailable for 20 seconds. If the coordinator's log is lost, they are unavailable until a
+# human intervenes, and restarting the participant does not help: to keep its promise, the
+# participant must reacquire the locks of its in-doubt transactions when it recovers.
+#
+# PostgreSQL's documentation spells out the same facts for its own implementation. A
+# transaction after `PREPARE TRANSACTION` keeps its locks; leaving it prepared for long
+# "will interfere with the ability of VACUUM to reclaim storage, and in extreme cases could
+# cause the database to shut down to prevent transaction ID wraparound" [PostgreSQL n.d.].
+# You can see in-doubt transactions in the `pg_prepared_xacts` view, and end them by hand
+# with `COMMIT PREPARED 'gid'` or `ROLLBACK PREPARED 'gid'`.
+#
+# ```
+# -- session 1 (driven by a transaction manager)
+# BEGIN;
+# UPDATE accounts SET balance = balance - 100 WHERE id = 'alice';
+# PREPARE TRANSACTION 'transfer-42';      -- forced to disk; session 1 is now free
+# -- ... the transaction manager crashes here ...
+#
+# -- session 2, any time later, even after a server restart
+# UPDATE accounts SET balance = 0 WHERE id = 'alice';   -- waits: the row is still locked
+# SELECT gid, prepared FROM pg_prepared_xacts;          -- transfer-42 is listed
+# ```
+
+# %% [markdown]
+# ### Hands-on: an in-doubt transaction holds its locks, live
+#
+# Two SQLite databases are the participants (each with a durable prepared state); a
+# coordinator prepares a transfer at both and dies before deciding. Another session then
+# tries to update the same account and is blocked by the in-doubt branch's lock. Coordinator
+# recovery finds no commit record, aborts by presumption, and the same update goes through.
+# (With PostgreSQL, `in_doubt_lock_demo("postgres", dsn=...)` shows `pg_prepared_xacts`.)
+
+# %%
+from dtcourse.db.demo import in_doubt_lock_demo
+
+demo = in_doubt_lock_demo()
+print(demo)
+
+# %% [markdown]
+# ### The coordinator: single point of failure, and its orphans
+#
+# In 2PC the coordinator's log is the only place the decision lives. Kleppmann points out
+# several consequences [Kleppmann 2017, ch. 9]:
+#
+# - If the coordinator is not replicated, it is a **single point of failure** for every
+#   transaction it coordinates. Many coordinators run inside an application server, which
+#   silently turns a supposedly stateless server into one whose local disk holds critical
+#   state.
+# - **Orphaned in-doubt transactions**: if the coordinator's log is lost or corrupted, or a
+#   bug makes it forget a transaction, participants are stuck in doubt forever. No timeout
+#   can resolve them safely. An administrator must find out what happened (did the client
+#   get a "committed"?) and commit or roll back each one by hand.
+# - **Heuristic decisions**: many implementations let a participant decide unilaterally to
+#   end an in-doubt transaction, commit or abort, without the coordinator. The X/Open XA
+#   specification names the resulting outcomes: heuristically committed, heuristically rolled
+#   back, heuristic mixed (some branches committed, some rolled back) and heuristic hazard
+#   (the outcome of some branches is unknown) [X/Open 1991]. Kleppmann's verdict:
+#   "heuristic" is a euphemism for *probably breaking atomicity*. A heuristic decision is a
+#   conscious violation of AC1, to be used only as an emergency escape.
+#
+# | situation | safe resolution | unsafe shortcut |
+# |---|---|---|
+# | coordinator down, will restart | wait; it resends the decision | heuristic decision at a participant |
+# | coordinator's log lost | a human reconstructs the outcome (client records, other participants) | roll back everything "to be safe" (some branch may have committed) |
+# | some participant already knows the outcome | ask it (cooperative termination) | none needed |
+
+# %% [markdown]
+# ### XA and its limits
+#
+# XA lets one transaction manager coordinate resource managers from different vendors
+# (databases, message queues) through a C interface: `xa_start`/`xa_end` to associate work
+# with a transaction branch, `xa_prepare`, `xa_commit`, `xa_rollback`, and `xa_recover` to
+# list in-doubt branches after a crash [X/Open 1991]. Java's JTA, MySQL's `XA` statements and
+# PostgreSQL's prepared transactions all follow its shape. Kleppmann lists its limits
+# [Kleppmann 2017, ch. 9]:
+#
+# - XA must work across systems with nothing in common, so it is a **lowest common
+#   denominator**. It has no way for participants to exchange lock information, so it
+#   **cannot detect deadlocks across systems**, and it does not work with serializable
+#   snapshot isolation, which needs conflicts to be detected across participants.
+# - It **amplifies failures**: if any participant is down or slow, every transaction that
+#   touches it fails or waits, and the in-doubt locks spread the damage to other
+#   transactions.
+# - It is slow. Kleppmann reports that distributed transactions in MySQL have been measured
+#   at over ten times slower than single-node transactions, largely because of the extra
+#   forced writes and round trips.
+#
+# PostgreSQL is explicit about whom its side of XA is for. `PREPARE TRANSACTION` "is not
+# intended for use in applications or interactive sessions"; its purpose is to let an
+# external transaction manager perform atomic global transactions. The server setting
+# `max_prepared_transactions` defaults to 0, which disables the feature; the documentation
+# recommends leaving it at 0 unless you run such a manager, and setting it at least as large
+# as `max_connections` if you do [PostgreSQL n.d.].
+
+# %% [markdown]
+# ### Distributed deadlock
+#
+# With locking, two transactions can wait for each other. On one site the engine keeps a
+# **wait-for graph** (an edge Ti → Tj means Ti waits for a lock Tj holds) and aborts a victim
+# when it finds a cycle. With several sites, a cycle can span sites:
+#
+# ```
+# Site A (holds x)                     Site B (holds y)
+# T1 holds lock on x                   T2 holds lock on y
+# T2 waits for x  (T2 -> T1)           T1 waits for y  (T1 -> T2)
+#
+# local graph at A: T2 -> T1           local graph at B: T1 -> T2
+# acyclic                              acyclic
+# global graph: T1 -> T2 -> T1         cycle: deadlock
+# ```
+#
+# Neither site sees a cycle, so neither aborts anything, and both transactions wait
+# forever. The possible responses:
+#
+# | approach | how | trade-off |
+# |---|---|---|
+# | timeouts | abort any transaction that waits longer than t | simple; aborts some transactions that were merely slow, and real deadlocks last t |
+# | centralized detection | a detector periodically collects every site's local wait-for graph and looks for cycles in the union | simple to reason about; messages and a central point; a graph assembled from snapshots taken at different times can show **phantom deadlocks** (a cycle that never existed at one moment) and abort a transaction needlessly |
+# | distributed detection | sites forward wait-for information, or probes, along the edges; a probe that returns to the transaction that sent it reveals a cycle | no central point; more complex |
+# | prevention | order transactions by a start timestamp and never let a younger one wait for an older one (wound-wait) or the reverse (wait-die) | no cycles can form; some aborts are unnecessary |
+#
+# Spanner, for instance, uses wound-wait with its read-write transactions' timestamps to
+# avoid deadlocks [Corbett et al. 2012]. Whichever scheme you use, a victim must be aborted
+# *before* it prepares: once a transaction has voted YES, aborting it is no longer the
+# participant's choice.
+
+# %% [markdown]
+# ### Hands-on: a deadlock no site can see
+#
+# Three sites each report their local wait-for edges. No local graph has a cycle, but their
+# union does. The left panels are the sites' views, the right one the global graph with the
+# cycle in red:
+
+# %%
+from dtcourse.deadlock import detect, global_graph, local_cycles
+from dtcourse.precedence import PrecedenceGraph
+from dtcourse.viz_precedence import draw_precedence
+
+sites = {
+    "A": [("T1", "T2")],
+    "B": [("T2", "T3"), ("T4", "T3")],
+    "C": [("T3", "T1")],
+}
+started = {"T1": 10, "T2": 20, "T3": 30, "T4": 40}
+
+
+def wait_for_graph(edges):
+    graph = global_graph({"all": edges})
+    pairs = frozenset((a, b) for a, targets in graph.items() for b in targets)
+    return PrecedenceGraph(tuple(sorted(graph)), pairs, ())
+
+
+fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
+for ax, (site, edges) in zip(axes, sites.items()):
+    draw_precedence(ax, wait_for_graph(edges), title=f"site {site}")
+draw_precedence(axes[3], wait_for_graph([e for edges in sites.values() for e in edges]),
+                title="global wait-for graph")
+plt.show()
+print("cycles seen by single sites:", local_cycles(sites) or "none")
+print("global detector:", detect(sites, started))
+
+# %% [markdown]
+# ### Clocks: a case study
+#
+# Some distributed databases avoid locks for reads by giving each transaction a timestamp
+# and reading a snapshot at that timestamp. That needs clocks that agree well enough, and
+# clocks on commodity machines drift. Jepsen's 2017 analysis of CockroachDB is a good case
+# study [Kingsbury 2017]. CockroachDB, loosely modelled on Spanner, runs two-phase commit
+# across Raft consensus groups and uses hybrid logical clocks for transaction timestamps;
+# unlike Spanner's TrueTime it has no tight bound on clock error, so it relies on the
+# clocks of its nodes staying within a configured maximum offset. Jepsen's tests combined
+# network partitions, process crashes and deliberately skewed clocks, and found multiple
+# serializability violations in the beta versions tested; the fixes shipped in later betas.
+# The analysis is worth reading as a model of how distributed transaction bugs hide: each
+# component (Raft, the commit protocol, the clock) can look correct in isolation, and the
+# violation appears only in particular interleavings under faults. The lesson for us: every
+# timing assumption a protocol makes is a failure mode, and the only way to find such bugs is
+# to test the combinations, which is exactly what the simulator and model checker in this
+# course do.
+
+# %% [markdown]
+# ### The cost: latency and contention
+#
+# Let d be the one-way network delay between coordinator and participants and f the time of
+# a forced log write. From Phase 2, the client-visible commit latency of 2PC is about
+# **2d + 2f** (PREPARE out, forced prepared record, YES back, forced commit record), and each
+# participant holds its locks through the protocol for about **2d + 3f** beyond the
+# transaction's own work (it adds the COMMIT message and its own forced commit record).
+# Illustrative numbers, assuming f = 1 ms:
+#
+# | deployment | d | commit latency 2d + 2f | lock hold 2d + 3f | max commits/s on one hot row (1 / hold) |
+# |---|---|---|---|---|
+# | same data centre | 0.25 ms | 2.5 ms | 3.5 ms | about 285 |
+# | across regions | 40 ms | 82 ms | 83 ms | about 12 |
+#
+# The last column is the important one. If every transaction updates the same row (a
+# counter, a popular product's stock), those transactions are serialized by its lock, so
+# throughput on that row can never exceed one over the lock-hold time, however many machines
+# you add. Distributed commit stretches the hold time, and under contention that bound, not
+# CPU or disk, decides throughput. This is why so much optimization work targets the number
+# of round trips and forced writes (Phase 3) and why contended workloads are often
+# redesigned instead.
+#
+# <!-- figure: plot of maximum commits per second on a single hot row against one-way network delay, for 2PC with f = 1 ms, log-scaled -->
+
+# %% [markdown]
+# ### The case for avoiding them
+#
+# Two short, influential essays argue that many systems should not use distributed
+# transactions at all.
+#
+# **Pat Helland, "Life beyond Distributed Transactions: an Apostate's Opinion" (2007).**
+# Helland, who had built transaction systems for decades, argues that applications meant to
+# scale almost without limit cannot assume atomic transactions across machines [Helland
+# 2007]. Instead, data is organised into **entities**, each with a unique key and living on
+# one machine at a time; a transaction may touch only one entity. Entities talk through
+# **messages** that are delivered at least once, so every message handler must be
+# **idempotent**, and each entity keeps per-partner state (Helland calls these
+# *activities*) to remember what it has seen. Agreement across entities becomes a business
+# workflow: tentative operations followed by confirmation or cancellation.
+#
+# **Gregor Hohpe, "Your Coffee Shop Doesn't Use Two-Phase Commit" (2005).** A coffee shop
+# takes your order and payment at the till, writes your name on a cup, and moves on to the
+# next customer while baristas make drinks asynchronously, sometimes out of order [Hohpe
+# 2005]. Holding the cashier until your drink is ready, which is what a 2PC across "till"
+# and "barista" would do, would wreck throughput. When something goes wrong, the shop uses
+# cheap remedies: **write off** the error (discard a wrong drink), **retry** (make it again),
+# or **compensate** (refund). Correlation (your name on the cup) replaces a transaction
+# identifier.
+#
+# Both essays trade atomicity for availability and throughput and move the handling of
+# partial failure into the application, where it can be done with business knowledge. That
+# is the bridge to sagas, outboxes and idempotent consumers in Phase 3.
+
+# %% [markdown]
+# ### The exercises
+#
+# **Coordinator recovery on a real database.** A coordinator drives participants that are
+# real databases (SQLite with a durable prepared state, or PostgreSQL with
+# `PREPARE TRANSACTION`) and keeps a durable decision log. You write its recovery step: for
+# each in-doubt branch the participants report (PostgreSQL's `pg_prepared_xacts`, or
+# psycopg's `tpc_recover()`), look its transaction up in the decision log, commit the ones
+# with a commit record, and roll back the rest under the **presumed abort** rule (no record
+# means no commit decision was ever made, so abort is safe). The grader crashes the
+# coordinator's process at arbitrary points and checks that no money is created or
+# destroyed, no acknowledged transfer is lost and no prepared transaction is left behind.
+#
+# **Distributed deadlock detection** (challenge). Given the local wait-for graphs of several
+# sites, build the global wait-for graph, find a cycle, and choose a victim to break it.
+# Afterwards, consider what changes if the local graphs were captured at different moments:
+# a detector can then see a cycle that never existed at any single instant (a phantom
+# deadlock).
+
+# %% [markdown]
+# ### Exercise `p2.recovery`: the coordinator's recovery step on a real database
+#
+# The coordinator in `dtcourse.db` runs 2PC with **presumed abort** over SQLite
+# participants and a durable decision log. After a crash, `Coordinator.recover(step)`
+# reads the commit records still in its log, asks every participant for its in-doubt
+# branches, and calls your `step(log, in_doubt)`:
+#
+# - `log`: a list of `LogEntry(gtrid, participants, decision)`, the commit records;
+# - `in_doubt`: a list of `InDoubt(participant, gtrid)`, every branch that voted yes and
+#   waits;
+# - return one `Resolve(participant, gtrid, commit)` per in-doubt branch: `commit=True` to
+#   commit it, `False` to roll it back.
+#
+# The grader checks the rule on small cases, then runs the **crash torture**: a real child
+# process runs bank transfers over SQLite and is killed with SIGKILL at named points of the
+# protocol and at random moments; after each crash your step recovers, and the bank must
+# keep its total balance, lose no acknowledged transfer and leave nothing in doubt.
+
+# %% dtcourse={"solution": "p2.recovery"}
+from dtcourse.db import InDoubt, LogEntry, Resolve
+
+### BEGIN SOLUTION
+def recovery_step(log, in_doubt):
+    committed = {entry.gtrid for entry in log if entry.decision == "commit"}
+    return [Resolve(d.participant, d.gtrid, d.gtrid in committed) for d in in_doubt]
+### END SOLUTION
+
+# %%
+dtcourse.check("p2.recovery", recovery_step)
+
+# %% dtcourse={"test": "p2.recovery", "points": 4}
+from dtcourse.exercises import verify
+
+verify("p2.recovery", "rules", recovery_step)
+### BEGIN HIDDEN TESTS
+verify("p2.recovery", "rules", recovery_step, seed=41, cases=20)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.recovery", "points": 6}
+from dtcourse.exercises import verify
+
+verify("p2.recovery", "torture", recovery_step)
+### BEGIN HIDDEN TESTS
+verify("p2.recovery", "torture", recovery_step, seed=43, transfers=8, participants=3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise `p2.deadlock` (challenge): distributed deadlock detection
+#
+# Write `find_deadlock(local, started)`: `local` maps each site to its list of wait-for
+# edges `(waiter, holder)`; `started` maps each transaction to its start time. Build the
+# global wait-for graph, find a cycle in it (any one), and choose the victim by
+# **youngest dies**: the transaction of the cycle with the latest start time. Return
+# `Deadlock(cycle, victim)` (from `dtcourse.deadlock`), where `cycle` lists the
+# transactions in wait order (each waits for the next, the last for the first), or `None`
+# when there is no deadlock.
+
+# %% dtcourse={"solution": "p2.deadlock"}
+from dtcourse.deadlock import Deadlock
+
+### BEGIN SOLUTION
+def find_deadlock(local, started):
+    graph = {}
+    for edges in local.values():
+        for waiter, holder in edges:
+            graph.setdefault(waiter, set()).add(holder)
+            graph.setdefault(holder, set())
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):]
+            if nxt not in state:
+                found = visit(nxt, path)
+                if found:
+                    return found
+        path.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node, [])
+            if cycle:
+                return Deadlock(tuple(cycle), max(cycle, key=lambda t: (started[t], t)))
+    return None
+### END SOLUTION
+
+# %%
+dtcourse.check("p2.deadlock", find_deadlock)
+
+# %% dtcourse={"test": "p2.deadlock", "points": 1}
+from dtcourse.exercises import verify
+
+verify("p2.deadlock", "none", find_deadlock)
+### BEGIN HIDDEN TESTS
+verify("p2.deadlock", "none", find_deadlock, seed=51, count=8, size=9)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.deadlock", "points": 2}
+from dtcourse.exercises import verify
+
+verify("p2.deadlock", "cycle", find_deadlock)
+### BEGIN HIDDEN TESTS
+verify("p2.deadlock", "cycle", find_deadlock, seed=52, count=8, size=9)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p2.deadlock", "points": 2}
+from dtcourse.exercises import verify
+
+verify("p2.deadlock", "victim", find_deadlock)
+### BEGIN HIDDEN TESTS
+verify("p2.deadlock", "victim", find_deadlock, seed=53, count=8, size=9)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Sources
+#
+# - Kleppmann, M. *Designing Data-Intensive Applications*, O'Reilly, 2017; ch. 9, "Distributed Transactions in Practice". https://dataintensive.net/
+# - PostgreSQL Global Development Group. "PREPARE TRANSACTION", PostgreSQL documentation, n.d. https://www.postgresql.org/docs/current/sql-prepare-transaction.html
+# - PostgreSQL Global Development Group. "Two-Phase Transactions", PostgreSQL documentation, n.d. https://www.postgresql.org/docs/current/two-phase.html
+# - PostgreSQL Global Development Group. "max_prepared_transactions", PostgreSQL documentation, n.d. https://www.postgresql.org/docs/current/runtime-config-resource.html#GUC-MAX-PREPARED-TRANSACTIONS
+# - X/Open Company Ltd. *Distributed Transaction Processing: The XA Specification*, 1991. https://pubs.opengroup.org/onlinepubs/009680699/toc.pdf
+# - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
+# - Kingsbury, K. "Jepsen: CockroachDB beta-20160829", 2017. https://jepsen.io/analyses/cockroachdb-beta-20160829
+# - Helland, P. "Life beyond Distributed Transactions: an Apostate's Opinion", CIDR, 2007. https://www.cidrdb.org/cidr2007/papers/cidr07p15.pdf
+# - Hohpe, G. "Your Coffee Shop Doesn't Use Two-Phase Commit", *IEEE Software* 22(2), 2005. http://www.martinfowler.com/ieeeSoftware/coffeeShop.pdf
+
+# %% [markdown]
+# ## Completion checklist
+#
+# The course's checklist, kept in step with your progress: a phase is complete when its
+# readings are marked as read and its exercises pass `dtcourse.check`.
+
+# %%
+from dtcourse.widgets import checklist
+
+checklist()

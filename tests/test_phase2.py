@@ -1,0 +1,195 @@
+"""Phase 2: the exercise checks judge right from wrong, and the notebook grades end to end."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dtcourse.authoring import convert, write_notebook
+from dtcourse.db import Resolve, reference_recovery
+from dtcourse.deadlock import detect
+from dtcourse.exercises import registry, verify
+from dtcourse.exercises.phase2_threepc import reference_rule
+from dtcourse.protocols import twopc as T
+from dtcourse.syllabus import load_syllabus
+
+ROOT = Path(__file__).resolve().parents[1]
+PHASE = "phase2_core_concepts"
+
+
+def _passes(exercise: str, obj: object) -> list[str]:
+    passed = []
+    for name, _ in registry()[exercise].parts:
+        try:
+            verify(exercise, name, obj)
+        except AssertionError:
+            continue
+        passed.append(name)
+    return passed
+
+
+def test_reference_nodes_pass_every_part() -> None:
+    assert _passes("p2.twopc.participant", T.Participant) == [
+        "failure_free",
+        "timeouts",
+        "recovery",
+    ]
+    assert len(_passes("p2.twopc.coordinator", T.Coordinator)) == 4
+
+
+class _LazyYes(T.Participant):
+    """Votes yes without forcing its prepared record."""
+
+    def on_message(self, state, src, msg, out):
+        if isinstance(msg, T.Prepare) and state.phase == "working" and self.vote != "no":
+            out.cancel_timer("prepare")
+            out.log(("prepared", msg.participants), force=False)
+            out.vote("yes")
+            out.send(src, T.Vote("yes"))
+            out.set_timer("decision", waiting_on=(self.coordinator,))
+            return T.ParticipantState("prepared", msg.participants - {self.name})
+        return super().on_message(state, src, msg, out)
+
+
+class _Forgetful(T.Participant):
+    """Aborts after a crash even when it had voted yes."""
+
+    def on_recover(self, log, out):
+        return self.abort_alone(out)
+
+
+class _NoVoteTimeout(T.Coordinator):
+    def on_start(self, out):
+        out.log(("start", self.participants), force=True)
+        out.broadcast(self.participants, T.Prepare(self.participants))
+        return T.CoordinatorState("collecting")
+
+
+class _AbortsOnRecovery(T.Coordinator):
+    def on_recover(self, log, out):
+        return self.decide(T.CoordinatorState("collecting"), "abort", out)
+
+
+def test_broken_participants_get_partial_credit() -> None:
+    assert _passes("p2.twopc.participant", _LazyYes) == []
+    assert _passes("p2.twopc.participant", _Forgetful) == ["failure_free", "timeouts"]
+
+
+def test_broken_coordinators_get_partial_credit() -> None:
+    assert _passes("p2.twopc.coordinator", _NoVoteTimeout) == ["failure_free", "recovery"]
+    assert _passes("p2.twopc.coordinator", _AbortsOnRecovery) == ["failure_free", "timeouts"]
+
+
+def _blocking_answer() -> dict:
+    from dtcourse.checker import check
+    from dtcourse.protocols import build
+
+    result = check(build("2pc", 2, votes="yes", crashes=1, timing="perfect"))
+    return {
+        "result": result,
+        "failed": "C",
+        "votes_received": 0,
+        "participants": {"P1": "prepared", "P2": "prepared"},
+        "coordinator_decision": None,
+    }
+
+
+def test_blocking_answers_are_judged_against_the_run() -> None:
+    answer = _blocking_answer()
+    assert len(_passes("p2.blocking", answer)) == 4
+    wrong = {**answer, "failed": "P1", "participants": {"P1": "working", "P2": "prepared"}}
+    assert _passes("p2.blocking", wrong) == ["found", "votes"]
+    with pytest.raises(AssertionError, match="does not replay"):
+        verify("p2.blocking", "found", answer, participants=3)
+
+
+def test_termination_rule_and_partition() -> None:
+    partition = {"side_with_P1": "commit", "other_side": "abort", "atomic": False}
+    assert len(_passes("p2.threepc", {"rule": reference_rule, "partition": partition})) == 3
+
+    def only_committed(states):
+        return "commit" if "committed" in states.values() else "abort"
+
+    assert _passes("p2.threepc", {"rule": only_committed, "partition": {}}) == []
+
+
+def test_recovery_step_rules_and_torture() -> None:
+    assert _passes("p2.recovery", reference_recovery) == ["rules", "torture"]
+
+    def commit_everything(log, in_doubt):
+        return [Resolve(d.participant, d.gtrid, True) for d in in_doubt]
+
+    assert "rules" not in _passes("p2.recovery", commit_everything)
+
+
+def test_deadlock_parts() -> None:
+    assert len(_passes("p2.deadlock", detect)) == 3
+
+    def first_is_victim(local, started):
+        found = detect(local, started)
+        return None if found is None else replace(found, victim=found.cycle[0])
+
+    assert _passes("p2.deadlock", first_is_victim) == ["none", "cycle"]
+
+
+# -- end to end --------------------------------------------------------------------------
+
+
+def _stub_solutions(notebook: nbformat.NotebookNode, keep: set[str]) -> nbformat.NotebookNode:
+    """Replace the solution regions of exercises not in ``keep`` by a stub."""
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        marks = cell.metadata.get("dtcourse", {})
+        if "solution" in marks and marks["solution"] not in keep:
+            lines, out, inside = cell.source.split("\n"), [], False
+            for line in lines:
+                if line.strip() == "### BEGIN SOLUTION":
+                    inside = True
+                    out.append("raise NotImplementedError()")
+                elif line.strip() == "### END SOLUTION":
+                    inside = False
+                elif not inside:
+                    out.append(line)
+            cell.source = "\n".join(out)
+    return notebook
+
+
+@pytest.mark.slow
+def test_nbgrader_round_trip(tmp_path: Path) -> None:
+    from dtcourse.grading import generate_release, grade
+
+    os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    source = convert(ROOT / "course" / f"{PHASE}.py", load_syllabus())
+    write_notebook(source, tmp_path / "source" / PHASE / f"{PHASE}.ipynb")
+    generate_release(tmp_path, [PHASE])
+    release = (tmp_path / "release" / PHASE / f"{PHASE}.ipynb").read_text()
+    assert "BEGIN HIDDEN TESTS" not in release and "seed=43" not in release
+    assert "presumed" not in release.split("def recovery_step")[-1][:200]
+    students = {
+        "reference": source,
+        "partial": _stub_solutions(source, {"p2.deadlock", "p2.threepc"}),
+        "stub": nbformat.read(tmp_path / "release" / PHASE / f"{PHASE}.ipynb", 4),
+    }
+    for student, notebook in students.items():
+        write_notebook(notebook, tmp_path / "submitted" / student / PHASE / f"{PHASE}.ipynb")
+    started = time.perf_counter()
+    report = grade(tmp_path, [PHASE], report=lambda line: None)
+    print(f"graded {len(students)} phase 2 submissions in {time.perf_counter() - started:.1f} s")
+    assert not report.problems
+    totals: dict[str, float] = {}
+    for score in report.scores:
+        totals[score.student] = totals.get(score.student, 0.0) + score.score
+    assert totals["reference"] == 60
+    assert totals["stub"] == 0
+    assert totals["partial"] == 20
+    for feedback in (tmp_path / "feedback").rglob("*.html"):
+        text = feedback.read_text()
+        assert "seed=43" not in text and "BEGIN HIDDEN TESTS" not in text
