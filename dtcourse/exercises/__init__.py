@@ -28,24 +28,35 @@ class Exercise:
     parts: tuple[tuple[str, Part], ...]
 
 
-_MODULES = ("dtcourse.exercises.phase1", "dtcourse.exercises.phase2", "dtcourse.exercises.phase3")
+def _phase_exercises(phase_id: str) -> tuple[Exercise, ...]:
+    """The checks of one phase live in ``dtcourse.exercises.<phase id>``."""
+    return tuple(importlib.import_module(f"{__name__}.{phase_id}").EXERCISES)
 
 
 def registry() -> dict[str, Exercise]:
-    """Every exercise with checks, found in the phase modules' ``EXERCISES`` tuples."""
-    found: dict[str, Exercise] = {}
-    for name in _MODULES:
-        for exercise in importlib.import_module(name).EXERCISES:
-            found[exercise.id] = exercise
-    return found
+    """Every exercise of the syllabus that has checks, by id."""
+    from dtcourse.syllabus import load_syllabus
+
+    return {
+        exercise.id: exercise
+        for phase in load_syllabus().phases
+        for exercise in _phase_exercises(phase.id)
+    }
 
 
 def _lookup(exercise_id: str) -> Exercise:
-    exercises = registry()
-    if exercise_id not in exercises:
-        known = ", ".join(sorted(exercises))
-        raise DTCourseError(f"no exercise {exercise_id!r}; known exercises: {known}")
-    return exercises[exercise_id]
+    """Only the exercise's own phase module is imported: phases do not depend on each other."""
+    from dtcourse.syllabus import load_syllabus
+
+    try:
+        phase_id = load_syllabus().exercise(exercise_id).phase
+    except DTCourseError:
+        known = ", ".join(exercise.id for exercise in load_syllabus().exercises)
+        raise DTCourseError(f"no exercise {exercise_id!r}; known exercises: {known}") from None
+    for exercise in _phase_exercises(phase_id):
+        if exercise.id == exercise_id:
+            return exercise
+    raise DTCourseError(f"exercise {exercise_id!r} has no checks in dtcourse.exercises.{phase_id}")
 
 
 def verify(exercise_id: str, part: str, obj: Any, **settings: Any) -> None:
