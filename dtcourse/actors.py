@@ -291,6 +291,7 @@ class Applied:
     sends: tuple[Envelope, ...]
     events: tuple[tuple[Any, ...], ...]
     reversal: bool
+    timers_set: tuple[str, ...] = ()
 
 
 class ActorSystem:
@@ -731,6 +732,7 @@ class ActorSystem:
         events: list[tuple[Any, ...]] = []
         acted = False
         decided: list[str] = []
+        timers_set: list[str] = []
         for effect in out.effects:
             what = effect[0]
             if what == "send":
@@ -750,6 +752,7 @@ class ActorSystem:
                     events.append(("log", name, effect[1], forced))
             elif what == "set":
                 timers[effect[1]] = effect[2]
+                timers_set.append(effect[1])
             elif what == "cancel":
                 timers.pop(effect[1], None)
             elif what == "decide":
@@ -767,7 +770,7 @@ class ActorSystem:
             elif decision[0] != value:
                 reversal = True
         new = NodeRecord(local, tuple(sorted(timers.items())), durable, buffered, decision, vote)
-        return Applied(new, tuple(sends), tuple(events), reversal)
+        return Applied(new, tuple(sends), tuple(events), reversal, tuple(timers_set))
 
     def _groups(self, split: tuple[int, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         first = tuple(n for n, s in zip(self.names, split, strict=True) if s == 0)
