@@ -349,6 +349,10 @@ class ActorSystem:
         self.name = name
         self._splits = bipartitions(len(names)) if self.faults.partitions else ()
         self._renamings = self._symmetry_maps()
+        self._orders = tuple(
+            tuple(self.index[m.get(n, n)] for n in self.names) for m in self._renamings
+        )
+        self._rename_cache: dict[tuple[int, int], int] = {}
         # Interning tables and the memo of handler runs (see the class docs).
         self._records: list[NodeRecord] = []
         self._record_ids: dict[NodeRecord, int] = {}
@@ -876,8 +880,8 @@ class ActorSystem:
         best = state
         best_hash = hash(state)
         ties: list[SystemState] = []
-        for mapping in self._renamings:
-            candidate = self.rename(state, mapping)
+        for number in range(len(self._renamings)):
+            candidate = self._renamed(state, number)
             h = hash(candidate)
             if h < best_hash:
                 best, best_hash, ties = candidate, h, []
@@ -887,22 +891,62 @@ class ActorSystem:
             return min([best, *ties], key=lambda s: describe_state(self, s))
         return best
 
+    def _renamed(self, state: SystemState, number: int) -> SystemState:
+        """``state`` under the symmetry's renaming ``number``, using cached record renames."""
+        mapping = self._renamings[number]
+        order = self._orders[number]
+        cache = self._rename_cache
+        nodes: list[int] = [0] * len(order)
+        for i, rid in enumerate(state.nodes):
+            key = (number, rid)
+            renamed = cache.get(key)
+            if renamed is None:
+                renamed = cache[key] = self._rename_record(rid, mapping)
+            nodes[order[i]] = renamed
+        network = []
+        for e in state.network:
+            key = (number, -1 - e)
+            renamed = cache.get(key)
+            if renamed is None:
+                renamed = cache[key] = self._env_id(rename_value(self._envs[e], mapping))
+            network.append(renamed)
+        sides = state.sides
+        if sides is not None:
+            moved = [0] * len(order)
+            for i, side in enumerate(sides):
+                moved[order[i]] = side
+            sides = tuple(moved) if moved[0] == 0 else tuple(1 - s for s in moved)
+        reversed_ = state.reversed
+        if reversed_:
+            reversed_ = frozenset(mapping.get(n, n) for n in reversed_)
+        return SystemState(
+            tuple(nodes),
+            frozenset(network),
+            sides,
+            state.crashes,
+            state.partitions,
+            state.failed,
+            reversed_,
+        )
+
+    def _rename_record(self, rid: int, mapping: dict[str, str]) -> int:
+        rec = self._records[rid]
+        renamed = NodeRecord(
+            rename_value(rec.local, mapping),
+            tuple(sorted((t, tuple(sorted(rename_value(w, mapping)))) for t, w in rec.timers)),
+            rename_value(rec.durable, mapping),
+            rename_value(rec.buffered, mapping),
+            rec.decision,
+            rec.vote,
+        )
+        return self._record_id(renamed)
+
     def rename(self, state: SystemState, mapping: dict[str, str]) -> SystemState:
         """``state`` with node names swapped by ``mapping`` (a permutation of names)."""
         order = [self.index[mapping.get(n, n)] for n in self.names]
-        records = self._records
         nodes: list[int] = [0] * len(order)
         for i, rid in enumerate(state.nodes):
-            rec = records[rid]
-            renamed = NodeRecord(
-                rename_value(rec.local, mapping),
-                tuple(sorted((t, tuple(sorted(rename_value(w, mapping)))) for t, w in rec.timers)),
-                rename_value(rec.durable, mapping),
-                rename_value(rec.buffered, mapping),
-                rec.decision,
-                rec.vote,
-            )
-            nodes[order[i]] = self._record_id(renamed)
+            nodes[order[i]] = self._rename_record(rid, mapping)
         sides = state.sides
         if sides is not None:
             moved = [0] * len(order)

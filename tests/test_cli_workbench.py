@@ -1,0 +1,165 @@
+"""``dtcourse check`` and ``dtcourse simulate``, run in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dtcourse.cli import main
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_check_spec_json_keys_and_success(capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = run_json(capsys, "check", "twophase", "--participants", "3")
+    assert code == 0
+    for key in ("distinct", "generated", "depth", "seconds", "complete", "violations", "blocking"):
+        assert key in data
+    assert data["distinct"] == 288 and data["complete"] is True
+    assert data["violations"] == [] and data["blocking"] is None
+
+
+def test_check_3pc_partition_reports_the_violation_with_its_trace(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, data = run_json(capsys, "check", "3pc", "-n", "2", "--partition")
+    assert code == 1
+    ac1 = next(v for v in data["violations"] if v["property"].startswith("AC1"))
+    assert ac1["trace"][0]["action"] is None and len(ac1["trace"]) > 5
+    kinds = {e["kind"] for e in ac1["events"]}
+    assert {"partition", "decide"} <= kinds
+    decisions = {e["detail"] for e in ac1["events"] if e["kind"] == "decide"}
+    assert decisions == {"commit", "abort"}
+
+
+def test_check_2pc_finds_blocking_witness(capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = run_json(capsys, "check", "2pc", "-n", "2", "--crashes", "1", "--cooperative")
+    assert code == 1
+    assert data["blocking"] is not None
+    assert data["blocking_events"][-1]["kind"] == "crash"
+    assert not [v for v in data["violations"] if v["kind"] == "always"]
+
+
+def test_check_3pc_under_its_textbook_assumption_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "3pc", "-n", "2", "--crashes", "1", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "perfect timing" in out and "OK: every property holds" in out
+
+
+def test_check_async_flag_changes_the_3pc_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "3pc", "-n", "2", "--async", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1 and "AC1" in out and "sequence of events" in out
+
+
+def test_check_incomplete_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = run_json(capsys, "check", "2pc", "-n", "3", "--max-states", "50")
+    assert code == 3
+    assert data["complete"] is False and "50" in data["reason"]
+
+
+def test_check_symmetry_runs_without_blocking_property(capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = run_json(capsys, "check", "2pc", "-n", "3", "--symmetry", "--votes", "yes")
+    assert data["symmetry"] is True
+    assert not [v for v in data["violations"] if v["kind"] == "always"]
+    assert code == 0 and data["complete"] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "tcommit", "--loss"], "only for the protocols"),
+        (["check", "2pc", "--participants", "0"], "at least 1"),
+        (["check", "2pc", "--recover"], "crash budget"),
+        (["check", "2pc", "--max-states", "0"], "positive"),
+        (["simulate", "2pc", "--crash", "P1"], "NODE@TIME"),
+        (["simulate", "2pc", "--crash", "X@1"], "unknown node 'X'"),
+        (["simulate", "2pc", "--loss", "2"], "probability"),
+        (["simulate", "2pc", "--latency", "normal:1"], "--latency"),
+        (["simulate", "2pc", "--runs", "0"], "--runs"),
+    ],
+)
+def test_bad_input_is_one_clear_line_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.startswith("dtcourse: error:")
+
+
+def test_check_help_mentions_exit_status_3(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    assert "3 the search stopped" in capsys.readouterr().out
+
+
+def test_simulate_json_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = run_json(capsys, "simulate", "2pc", "--participants", "3", "--seed", "4")
+    assert code == 0
+    metrics = data["metrics"]
+    assert metrics["messages"] == {"Commit": 3, "Prepare": 3, "Vote": 3}
+    assert metrics["critical_path_hops"] == 3
+    assert set(metrics["decision_times"]) == {"C", "P1", "P2", "P3"}
+    assert metrics["forced_writes"]["C"] == 2
+
+
+def test_simulate_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["simulate", "3pc", "--seed", "8", "--loss", "0.3", "--crash", "C@2", "--trace"]
+    main(argv)
+    first = capsys.readouterr().out
+    main(argv)
+    assert capsys.readouterr().out == first and "crash  C" in first
+
+
+def test_simulate_chaos_with_partition_fails_3pc(capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = run_json(capsys, "simulate", "3pc", "--runs", "40", "--partition", "C,P1|P2,P3@3")
+    assert code == 1
+    assert data["runs"] == 40 and data["failing_seeds"]
+
+
+def test_simulate_chaos_keeps_2pc_atomic(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "simulate",
+            "2pc",
+            "--runs",
+            "100",
+            "--loss",
+            "0.2",
+            "--crash-probability",
+            "0.3",
+            "--recover-after",
+            "5",
+        ]
+    )
+    assert code == 0 and "atomicity held in every run" in capsys.readouterr().out
+
+
+def test_simulate_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "run.png"
+    code = main(
+        [
+            "simulate",
+            "2pc",
+            "--seed",
+            "1",
+            "--crash",
+            "C@1.5",
+            "--horizon",
+            "15",
+            "--loss",
+            "0.3",
+            "--plot",
+            str(target),
+        ]
+    )
+    assert code == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "sequence diagram written" in capsys.readouterr().out

@@ -1,0 +1,128 @@
+"""The verdicts that make the reference protocols worth teaching."""
+
+from __future__ import annotations
+
+import pytest
+
+from dtcourse import commit
+from dtcourse.actors import ActorSystem, Crash, Partition
+from dtcourse.checker import CheckResult, check
+from dtcourse.errors import ModelError
+from dtcourse.protocols import build
+
+
+def always_violations(result: CheckResult) -> list[str]:
+    return sorted(v.property for v in result.violations if v.kind == "always")
+
+
+def test_2pc_keeps_ac1_to_ac4_under_crash_recovery_loss_and_duplication() -> None:
+    system = build("2pc", 2, crashes=1, recover=True, loss=True, duplicate=True)
+    result = check(system)
+    assert result.complete
+    assert always_violations(result) == []
+    # Not vacuous: both outcomes happen, and the faults were really explored.
+    assert {commit.SOME_COMMIT, commit.SOME_ABORT} <= set(result.examples)
+    assert result.distinct > 10_000
+
+
+@pytest.mark.slow
+def test_2pc_keeps_atomicity_with_three_participants_crash_recovery_and_loss() -> None:
+    result = check(build("2pc", 3, crashes=1, recover=True, loss=True), max_seconds=120)
+    assert result.complete
+    assert always_violations(result) == []
+
+
+def test_2pc_blocks_when_the_coordinator_fails_after_every_participant_voted_yes() -> None:
+    system = build("2pc", 2, crashes=1, cooperative=True)
+    result = check(system)
+    assert result.blocking is not None
+    witness = result.blocking
+    last = witness.last
+    assert isinstance(witness.actions[-1], Crash) and witness.actions[-1].node == "C"
+    assert not system.is_up(last, "C")
+    for p in system.participants:
+        assert system.vote(last, p) == "yes"
+        assert system.decision(last, p) is None
+    assert len(witness) == 3  # both prepares delivered, then the crash: shortest
+    trace = system.trace_of(witness)
+    assert [e.kind for e in trace.events][-1] == "crash"
+    assert always_violations(result) == []
+
+
+def test_basic_2pc_blocks_as_soon_as_one_participant_is_uncertain() -> None:
+    system = build("2pc", 2, crashes=1)
+    result = check(system)
+    assert result.blocking is not None and len(result.blocking) == 2
+    assert system.vote(result.blocking.last, "P1") == "yes"
+    assert system.vote(result.blocking.last, "P2") is None
+
+
+def test_2pc_commits_when_nothing_fails() -> None:
+    result = check(build("2pc", 3, votes="yes", timing="perfect"))
+    assert result.complete and result.blocking is None
+    # The only complaint: no run aborts, i.e. every run commits.
+    assert [(v.kind, v.property) for v in result.violations] == [
+        ("sometimes", commit.SOME_ABORT)
+    ]
+
+
+def test_3pc_does_not_block_under_crash_stop_failures_without_partitions() -> None:
+    for participants, crashes in ((3, 1), (2, 2)):
+        result = check(build("3pc", participants, crashes=crashes))
+        assert result.complete
+        assert result.blocking is None, f"{participants} participants, {crashes} crashes"
+        assert result.violations == ()
+        assert {commit.SOME_COMMIT, commit.SOME_ABORT} <= set(result.examples)
+
+
+def test_3pc_breaks_atomicity_under_a_partition_one_side_commits_the_other_aborts() -> None:
+    system = build("3pc", 2, partitions=1)
+    result = check(system)
+    violation = next(v for v in result.violations if v.property == commit.AC1)
+    assert violation.path is not None
+    assert any(isinstance(a, Partition) for a in violation.path.actions)
+    trace = system.trace_of(violation.path)
+    decided = trace.decisions()
+    assert set(decided.values()) == {"commit", "abort"}
+    assert decided["C"] == "commit" and decided["P2"] == "abort"
+
+
+def test_3pc_with_arbitrary_timeouts_is_unsafe_even_without_partitions() -> None:
+    result = check(build("3pc", 2, timing="async"))
+    assert commit.AC1 in always_violations(result)
+
+
+def test_2pc_participant_that_forgets_to_force_its_vote_breaks_atomicity() -> None:
+    from dtcourse.protocols import twopc
+
+    class Sloppy(twopc.Participant):
+        def on_message(self, state, src, msg, out):  # type: ignore[no-untyped-def]
+            if isinstance(msg, twopc.Prepare) and state.phase == "working":
+                out.cancel_timer("prepare")
+                out.log(("prepared", msg.participants), force=False)  # the bug
+                out.vote("yes")
+                out.send(src, twopc.Vote("yes"))
+                return twopc.ParticipantState("prepared", msg.participants - {self.name})
+            return super().on_message(state, src, msg, out)
+
+    nodes = [twopc.Coordinator("C", ["P1"]), Sloppy("P1", "C", "yes")]
+    system = ActorSystem(
+        nodes,
+        properties=commit.properties(),
+        faults=build("2pc", 1, crashes=1, recover=True).faults,
+    )
+    result = check(system)
+    assert commit.AC1 in always_violations(result)
+
+
+def test_builder_rejects_bad_options() -> None:
+    with pytest.raises(ModelError, match="unknown protocol"):
+        build("4pc")
+    with pytest.raises(ModelError, match="positive integer"):
+        build("2pc", 0)
+    with pytest.raises(ModelError, match="vote"):
+        build("2pc", 2, votes="maybe")
+    with pytest.raises(ModelError, match="bad protocol option"):
+        build("2pc", 2, colour="red")
+    with pytest.raises(ModelError, match="interchangeable"):
+        build("3pc", 2, symmetry=True)
