@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,8 +65,16 @@ def failure_reason(log: str) -> str:
 
 def _run(what: str, step: Callable[..., dict], *args: object) -> dict:
     """Run one nbgrader step quietly; its own log is kept in the result."""
+    from sqlalchemy.exc import SAWarning
+
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    with (
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        warnings.catch_warnings(),
+    ):
+        # nbgrader's gradebook session warns on its own lazy loads (SAWarning): harmless.
+        warnings.simplefilter("ignore", SAWarning)
         result = step(*args, force=True)
     if not result.get("success"):
         log = "\n".join(filter(None, (result.get("log"), result.get("error"), sink.getvalue())))
@@ -120,6 +129,7 @@ def grade(
 ) -> GradeReport:
     """Autograde, generate feedback and collect scores for each submission."""
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
     api = load_api(root)
     root = root.resolve()
@@ -152,7 +162,8 @@ def grade(
             shutil.rmtree(root / "autograded" / student / assignment, ignore_errors=True)
             report(f"[{number}/{len(jobs)}] {student} {assignment}: NOT GRADED: {problem}")
             continue
-        with Gradebook(api.coursedir.db_url) as gradebook:
+        with Gradebook(api.coursedir.db_url) as gradebook, warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
             submission = gradebook.find_submission(assignment, student)
             got, total = 0.0, 0.0
             for notebook in submission.notebooks:
