@@ -10,26 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from dtcourse.errors import DTCourseError
+from dtcourse.trace import EventKind
 
-KNOWN_KINDS = frozenset(
-    {
-        "start",
-        "send",
-        "deliver",
-        "drop",
-        "duplicate",
-        "timeout",
-        "crash",
-        "recover",
-        "log",
-        "decide",
-        "partition",
-        "heal",
-    }
-)
+KNOWN_KINDS = frozenset(get_args(EventKind))
 
 #: Kinds drawn as a mark on one lifeline (everything but message movement and partitions).
 MARK_KINDS = frozenset({"start", "timeout", "crash", "recover", "log", "decide", "duplicate"})
