@@ -102,27 +102,10 @@ class Trace:
         return self.events[event.send_index]
 
     def format(self) -> str:
-        """A plain-text rendering, one event a line, for terminals and error messages."""
-        return "\n".join(format_event(event) for event in self.events)
+        """The trace as a text sequence diagram, for terminals and error messages."""
+        from dtcourse.seqtext import text_sequence
 
-
-def format_event(event: Event) -> str:
-    """One line for one event, e.g. ``3  t=2.0  send  C -> P1  Prepare``."""
-    where = event.node
-    if event.kind in ("send", "drop", "duplicate") and event.peer is not None:
-        where = f"{event.node} -> {event.peer}"
-    elif event.kind == "deliver" and event.peer is not None:
-        where = f"{event.peer} -> {event.node}"
-    elif event.peer is not None:
-        where = f"{event.node} / {event.peer}"
-    parts = [f"{event.index:>3}", f"t={event.time:g}", event.kind, where]
-    if event.message is not None:
-        parts.append(event.message)
-    if event.detail is not None:
-        parts.append(event.detail)
-    if event.forced is not None:
-        parts.append("forced" if event.forced else "lazy")
-    return "  ".join(parts)
+        return text_sequence(self)
 
 
 def message_label(msg: Any) -> str:

@@ -252,7 +252,7 @@ def test_bad_handlers_name_node_handler_event_and_the_run(fault: str, expected: 
     message = str(caught.value)
     assert expected in message
     assert "node 'B'" in message and "on_message" in message and "Ping(1) from A" in message
-    assert "send  A -> B  Ping(1)" in message  # the trace that led there
+    assert "A sends Ping(1) to B" in message  # the trace that led there
     assert "fix the handler" in message
 
 

@@ -115,7 +115,7 @@ def test_simulate_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
     main(argv)
     first = capsys.readouterr().out
     main(argv)
-    assert capsys.readouterr().out == first and "crash  C" in first
+    assert capsys.readouterr().out == first and "C CRASHES" in first
 
 
 def test_simulate_chaos_with_partition_fails_3pc(capsys: pytest.CaptureFixture[str]) -> None:
