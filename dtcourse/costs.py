@@ -1,0 +1,183 @@
+"""What one transaction costs under each commit variant, counted from a simulated run.
+
+Each number is counted, not computed: the variant's nodes (``dtcourse.protocols``) run
+once in the simulator without faults, with every message taking exactly one time unit,
+and the simulator's metrics are read off. Conventions (those of the optimization reading,
+after Mohan, Lindsay and Obermarck 1986 and Gray and Lamport 2006):
+
+* a flat tree: one coordinator talks directly to ``n`` participants (subordinates);
+* the coordinator is not a participant, except in ``co-located``, where it is the first
+  of the ``n`` (so ``n - 1`` are remote);
+* only commit-protocol messages count, not the transaction's work or the client's
+  request and reply; a message to oneself is not a message;
+* forced writes are counted at every node; lazy writes apart;
+* ``delays``: message delays until the last node decides (the outcome is known
+  everywhere); acknowledgements that follow the decision are off this path;
+* outcomes: ``commit`` (every participant votes yes), ``abort`` (exactly one
+  participant, the last, votes no; it aborts alone and writes nothing), ``read-only``
+  (presumed abort with every participant read-only: the ``read-only`` variant);
+* ``paxos commit`` tolerates F = 1 failure: 2F + 1 = 3 acceptors, the first on the
+  leader's node.
+
+The tests hold these counts against a table derived by hand from the protocol rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from dtcourse.errors import DTCourseError
+
+if TYPE_CHECKING:
+    import pandas
+
+    from dtcourse.sim import SimResult
+
+OUTCOMES: tuple[str, ...] = ("commit", "abort")
+COLUMNS = ("messages", "forced_writes", "lazy_writes", "delays")
+
+
+@dataclass(frozen=True)
+class Cost:
+    variant: str
+    outcome: str
+    participants: int
+    read_only: int
+    messages: int
+    forced_writes: int
+    lazy_writes: int
+    delays: int
+    decided: str
+
+
+def variants() -> tuple[str, ...]:
+    from dtcourse.protocols.catalog import VARIANTS
+
+    return VARIANTS
+
+
+def outcomes(variant: str) -> tuple[str, ...]:
+    """The outcomes a variant has: a read-only transaction has nothing to abort."""
+    return ("commit",) if variant == "read-only" else OUTCOMES
+
+
+def sizes(variant: str, participants: Iterable[int]) -> list[int]:
+    """The sizes a variant applies to: one-phase commit only has one participant; an
+    abort needs a remote participant to vote no when the coordinator is co-located."""
+    chosen = [n for n in participants if variant != "one-phase" or n == 1]
+    return chosen
+
+
+def votes_for(variant: str, participants: int, outcome: str, read_only: int = 0) -> list[str]:
+    if outcome not in OUTCOMES:
+        raise DTCourseError(f"unknown outcome {outcome!r}; choose commit or abort")
+    if variant == "read-only":
+        if outcome != "commit":
+            raise DTCourseError("a read-only transaction has nothing to abort: use outcome commit")
+        return ["read"] * participants
+    if read_only:
+        if variant != "presumed abort" or outcome != "commit":
+            raise DTCourseError(
+                "read-only participants are counted for presumed abort commits only"
+            )
+        if not 0 <= read_only < participants:
+            raise DTCourseError(
+                f"read_only must be 0 to {participants - 1} (at least one participant "
+                "updated data); for an all-read-only transaction use the variant 'read-only'"
+            )
+    votes = ["yes"] * (participants - read_only) + ["read"] * read_only
+    if outcome == "abort":
+        if variant == "co-located" and participants < 2:
+            raise DTCourseError(
+                "a co-located abort needs a remote participant to vote no: use 2 or more "
+                "participants"
+            )
+        votes[-1] = "no"
+    return votes
+
+
+def run(
+    variant: str, participants: int, outcome: str = "commit", *, read_only: int = 0, f: int = 1
+) -> SimResult:
+    """The failure-free simulated run that ``measure`` counts (for sequence diagrams)."""
+    from dtcourse.protocols.catalog import build, check_variant
+    from dtcourse.sim import Latency, simulate
+
+    try:
+        check_variant(variant)
+    except DTCourseError as error:
+        raise DTCourseError(str(error)) from None
+    if isinstance(participants, bool) or not isinstance(participants, int) or participants < 1:
+        raise DTCourseError(
+            f"participants must be a whole number of at least 1, not {participants!r}"
+        )
+    votes = votes_for(variant, participants, outcome, read_only)
+    system = build(variant, participants, votes, f=f, blocking=False)
+    result = simulate(system, latency=Latency("constant", 1.0, 1.0), timeout=10.0, horizon=40.0)
+    if not result.ok:  # pragma: no cover - a broken variant, not bad input
+        raise DTCourseError(f"{variant}: the failure-free run broke {result.violations}")
+    return result
+
+
+def measure(
+    variant: str, participants: int, outcome: str = "commit", *, read_only: int = 0, f: int = 1
+) -> Cost:
+    """Messages, forced and lazy writes and message delays of one failure-free run."""
+    result = run(variant, participants, outcome, read_only=read_only, f=f)
+    metrics = result.metrics
+    decided = set(result.decisions.values())
+    return Cost(
+        variant=variant,
+        outcome=outcome,
+        participants=participants,
+        read_only=participants if variant == "read-only" else read_only,
+        messages=sum(metrics.messages.values()),
+        forced_writes=sum(metrics.forced_writes.values()),
+        lazy_writes=sum(metrics.lazy_writes.values()),
+        delays=metrics.critical_path_hops or 0,
+        decided="/".join(sorted(decided)),
+    )
+
+
+def cost_rows(
+    participants: Iterable[int] = range(1, 6), variant_names: Iterable[str] | None = None
+) -> list[Cost]:
+    """Every variant and outcome for each number of participants it applies to."""
+    sizes_wanted = list(participants)
+    rows = []
+    for variant in variant_names or variants():
+        for outcome in outcomes(variant):
+            for n in sizes(variant, sizes_wanted):
+                if variant == "co-located" and outcome == "abort" and n < 2:
+                    continue
+                rows.append(measure(variant, n, outcome))
+    return rows
+
+
+def cost_table(
+    participants: Iterable[int] = range(1, 6), variant_names: Iterable[str] | None = None
+) -> pandas.DataFrame:
+    """``cost_rows`` as a DataFrame: one row per variant, outcome and size."""
+    import pandas
+
+    return pandas.DataFrame([asdict(row) for row in cost_rows(participants, variant_names)])
+
+
+def writes_by_node(variant: str, participants: int, outcome: str = "commit") -> pandas.DataFrame:
+    """Forced and lazy writes at each node of one run: where the cost lands."""
+    import pandas
+
+    result = run(variant, participants, outcome)
+    metrics = result.metrics
+    names = result.trace.nodes or sorted({*metrics.forced_writes, *metrics.lazy_writes})
+    rows: list[dict[str, Any]] = [
+        {
+            "node": name,
+            "forced_writes": metrics.forced_writes.get(name, 0),
+            "lazy_writes": metrics.lazy_writes.get(name, 0),
+        }
+        for name in names
+    ]
+    return pandas.DataFrame(rows)

@@ -1,0 +1,158 @@
+"""Simulated costs equal a table derived by hand from the protocol rules.
+
+The expected numbers below follow from Mohan, Lindsay and Obermarck (1986) for the 2PC
+variants and from Gray and Lamport (2006) for Paxos Commit, under the conventions stated
+in ``dtcourse.costs``. They are written out independently of the simulator, and the
+four classic variants are also checked against the reading's analytic table
+(``dtcourse.costs_table``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dtcourse import costs, costs_table
+from dtcourse.errors import DTCourseError
+
+SIZES = (1, 2, 3, 5, 8)
+
+
+def expected(variant: str, n: int, outcome: str) -> tuple[int, int, int, int]:
+    """(messages, forced writes, lazy writes, message delays) of one transaction."""
+    yes = n - 1  # in an abort, the last participant votes no
+    match variant, outcome:
+        case "presumed nothing", "commit":
+            # PREPARE, YES, COMMIT, ACK per participant; prepared and commit forced at each,
+            # commit forced at the coordinator; end lazy. Participants decide after 3 delays.
+            return 4 * n, 2 * n + 1, 1, 3
+        case "presumed nothing", "abort":
+            # n PREPARE, n votes, ABORT and ACK to the yes voters; prepared and abort
+            # forced at each yes voter, abort forced at the coordinator; end lazy.
+            return 2 * n + 2 * yes, 2 * yes + 1, 1, 3 if yes else 2
+        case "presumed abort", "commit":
+            return 4 * n, 2 * n + 1, 1, 3
+        case "presumed abort", "abort":
+            # no ACKs; only the prepared records are forced; every abort record is lazy.
+            return 2 * n + yes, yes, 1 + yes, 3 if yes else 2
+        case "presumed commit", "commit":
+            # collecting record first; no ACK; participants write commit lazily.
+            return 3 * n, n + 2, n, 3
+        case "presumed commit", "abort":
+            return 2 * n + 2 * yes, 2 * yes + 2, 1, 3 if yes else 2
+        case "read-only", "commit":
+            # every participant answers READ and leaves: no second phase, no log record.
+            return 2 * n, 0, 0, 2
+        case "co-located", "commit":
+            # n - 1 remote participants; the local one shares the coordinator's commit record.
+            remote = n - 1
+            return 4 * remote, 2 * remote + 1, 1, 3 if remote else 0
+        case "co-located", "abort":
+            remote_yes = n - 2
+            return 2 * (n - 1) + remote_yes, remote_yes, 1 + remote_yes, 3 if remote_yes else 2
+        case "one-phase", "commit":
+            return 2, 1, 0, 2
+        case "one-phase", "abort":
+            return 2, 0, 0, 2
+        case "paxos commit", "commit":
+            # F = 1: PREPARE to n, Phase2a from each to 3 acceptors, one bundled Phase2b from
+            # each of the 2 remote acceptors, COMMIT to n. Forced: n prepared, 3 acceptor
+            # records; the leader writes nothing. Delays: PREPARE, 2a, 2b, COMMIT.
+            return n + 3 * n + 2 + n, n + 3, n, 4
+        case "paxos commit", "abort":
+            return n + 3 * n + 2 + yes, yes + 3, yes, 4 if yes else 3
+    raise AssertionError(f"no expected cost for {variant} {outcome}")
+
+
+CASES = [
+    (variant, outcome, n)
+    for variant in costs.variants()
+    for outcome in costs.outcomes(variant)
+    for n in costs.sizes(variant, SIZES)
+    if not (variant == "co-located" and outcome == "abort" and n < 2)
+]
+
+
+@pytest.mark.parametrize(("variant", "outcome", "n"), CASES)
+def test_simulated_costs_equal_the_rules(variant, outcome, n):
+    cost = costs.measure(variant, n, outcome)
+    got = (cost.messages, cost.forced_writes, cost.lazy_writes, cost.delays)
+    assert got == expected(variant, n, outcome)
+    assert cost.decided == outcome
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("variant", ["presumed nothing", "presumed abort", "presumed commit"])
+@pytest.mark.parametrize("outcome", ["commit", "abort"])
+def test_simulated_costs_equal_the_readings_analytic_table(variant, outcome, n):
+    analytic = costs_table.cost(variant, n, outcome)
+    cost = costs.measure(variant, n, outcome)
+    assert (cost.messages, cost.forced_writes, cost.lazy_writes) == (
+        analytic.messages,
+        analytic.forced_writes,
+        analytic.lazy_writes,
+    )
+
+
+def test_the_papers_headline_presumed_nothing_commit_is_4n_and_2n_plus_1():
+    for n in (2, 4, 7):
+        cost = costs.measure("presumed nothing", n)
+        assert (cost.messages, cost.forced_writes) == (4 * n, 2 * n + 1)
+
+
+@pytest.mark.parametrize(("n", "k"), [(2, 1), (4, 2), (5, 4)])
+def test_some_read_only_participants_under_presumed_abort(n, k):
+    cost = costs.measure("presumed abort", n, read_only=k)
+    assert (cost.messages, cost.forced_writes) == (2 * k + 4 * (n - k), 2 * (n - k) + 1)
+    analytic = costs_table.cost("presumed abort", n, read_only=k)
+    assert (cost.messages, cost.forced_writes) == (analytic.messages, analytic.forced_writes)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_paxos_commit_with_no_tolerated_failure_costs_what_2pc_costs(n):
+    """F = 0: one acceptor on the coordinator's node. Gray and Lamport's 2PC without ACKs:
+    3n messages, n + 1 forced writes, 3 delays; presumed commit, the 2PC without ACKs on
+    commits, costs the same but for its collecting record."""
+    paxos = costs.measure("paxos commit", n, f=0)
+    assert (paxos.messages, paxos.forced_writes, paxos.delays) == (3 * n, n + 1, 3)
+    pc = costs.measure("presumed commit", n)
+    assert (paxos.messages, paxos.forced_writes + 1) == (pc.messages, pc.forced_writes)
+
+
+def test_paxos_commit_pays_one_delay_more_than_2pc():
+    two_pc = costs.measure("presumed abort", 3)
+    paxos = costs.measure("paxos commit", 3)
+    assert paxos.delays == two_pc.delays + 1
+
+
+def test_the_table_has_every_variant_and_outcome_with_the_plot_columns():
+    frame = costs.cost_table(range(1, 4))
+    assert set(frame["variant"]) == set(costs.variants())
+    assert {"messages", "forced_writes", "lazy_writes", "delays"} <= set(frame.columns)
+    one_phase = frame[frame["variant"] == "one-phase"]
+    assert list(one_phase["participants"]) == [1, 1]
+    assert len(frame[(frame["variant"] == "read-only") & (frame["outcome"] == "abort")]) == 0
+
+
+def test_writes_by_node_shows_where_the_forced_writes_land():
+    frame = costs.writes_by_node("presumed commit", 2).set_index("node")
+    assert frame.loc["C", "forced_writes"] == 2  # collecting and commit
+    assert frame.loc["P1", "forced_writes"] == 1 and frame.loc["P1", "lazy_writes"] == 1
+    assert frame["forced_writes"].sum() == costs.measure("presumed commit", 2).forced_writes
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: costs.measure("presumed maybe", 2), "unknown variant"),
+        (lambda: costs.measure("presumed abort", 0), "at least 1"),
+        (lambda: costs.measure("read-only", 2, "abort"), "nothing to abort"),
+        (lambda: costs.measure("presumed abort", 2, "maybe"), "unknown outcome"),
+        (lambda: costs.measure("presumed commit", 3, read_only=1), "presumed abort commits"),
+        (lambda: costs.measure("presumed abort", 3, read_only=3), "read_only must be 0 to 2"),
+        (lambda: costs.measure("one-phase", 3), "single participant"),
+        (lambda: costs.measure("co-located", 1, "abort"), "remote participant"),
+    ],
+)
+def test_bad_requests_say_what_to_do(call, match):
+    with pytest.raises(DTCourseError, match=match):
+        call()
