@@ -307,6 +307,10 @@ class ActorSystem:
     Handlers must be pure: the system remembers what each handler did for each (record,
     event) pair and does not run it twice. States are only meaningful to the system that
     made them.
+
+    When a handler fails, the error carries the shortest run that led there, found by a
+    search of at most ``trace_search_seconds`` (0: no search, for callers that keep their
+    own trace, such as random runs of a large system).
     """
 
     def __init__(
@@ -320,9 +324,17 @@ class ActorSystem:
         properties: Sequence[Property] = (),
         symmetry: Sequence[Sequence[str]] = (),
         name: str = "actors",
+        trace_search_seconds: float = _TRACE_SEARCH_SECONDS,
     ) -> None:
         if not nodes:
             raise ModelError("an actor system needs at least one node")
+        if isinstance(trace_search_seconds, bool) or not (
+            isinstance(trace_search_seconds, int | float) and trace_search_seconds >= 0
+        ):
+            raise ModelError(
+                f"trace_search_seconds must be a number >= 0, got {trace_search_seconds!r}"
+            )
+        self.trace_search_seconds = float(trace_search_seconds)
         names = []
         for node in nodes:
             node_name = getattr(node, "name", None)
@@ -784,8 +796,10 @@ class ActorSystem:
     # -- errors --------------------------------------------------------------------------------
 
     def _failure_error(self, failure: _HandlerFailure, state: SystemState) -> ModelError:
-        path = self.path_to(state)
-        if path is None:
+        path = self.path_to(state) if self.trace_search_seconds > 0 else None
+        if path is None and self.trace_search_seconds == 0:
+            where = "(the run that led here was not searched for)"
+        elif path is None:
             where = "(the run that led here was not found within the search limits)"
         else:
             trace = self.trace_of(path)
@@ -802,7 +816,7 @@ class ActorSystem:
             return None
         parents: dict[SystemState, tuple[SystemState, Any] | None] = {init: None}
         queue = deque([init])
-        deadline = time.perf_counter() + _TRACE_SEARCH_SECONDS
+        deadline = time.perf_counter() + self.trace_search_seconds
         found = target == init
         while queue and not found:
             if len(parents) > _TRACE_SEARCH_STATES or time.perf_counter() > deadline:

@@ -17,6 +17,7 @@ from dtcourse.db import Resolve, reference_recovery
 from dtcourse.deadlock import detect
 from dtcourse.exercises import registry, verify
 from dtcourse.exercises.phase2_threepc import reference_rule
+from dtcourse.exercises.phase2_threepc import system as threepc_system
 from dtcourse.protocols import twopc as T
 from dtcourse.syllabus import load_syllabus
 
@@ -83,7 +84,9 @@ def test_broken_participants_get_partial_credit() -> None:
 
 
 def test_broken_coordinators_get_partial_credit() -> None:
-    assert _passes("p2.twopc.coordinator", _NoVoteTimeout) == ["failure_free", "recovery"]
+    # Without a vote timeout a participant that crashed before it got Prepare leaves the
+    # coordinator, and every participant that voted yes, waiting forever once repaired.
+    assert _passes("p2.twopc.coordinator", _NoVoteTimeout) == ["failure_free"]
     assert _passes("p2.twopc.coordinator", _AbortsOnRecovery) == ["failure_free", "timeouts"]
 
 
@@ -96,7 +99,7 @@ def _blocking_answer() -> dict:
         "result": result,
         "failed": "C",
         "votes_received": 0,
-        "participants": {"P1": "prepared", "P2": "prepared"},
+        "participants": {"P1": "prepared", "P2": "working"},
         "coordinator_decision": None,
     }
 
@@ -110,14 +113,71 @@ def test_blocking_answers_are_judged_against_the_run() -> None:
         verify("p2.blocking", "found", answer, participants=3)
 
 
+def _partition_answer(rule=reference_rule) -> dict:
+    from dtcourse.checker import check
+
+    return {
+        "result": check(threepc_system(rule, 2, partitions=1)),
+        "coordinator_side": {"C", "P1"},
+        "committed": {"C"},
+        "aborted": {"P2"},
+        "atomic": False,
+    }
+
+
 def test_termination_rule_and_partition() -> None:
-    partition = {"side_with_P1": "commit", "other_side": "abort", "atomic": False}
-    assert len(_passes("p2.threepc", {"rule": reference_rule, "partition": partition})) == 3
+    answer = {"rule": reference_rule, "partition": _partition_answer()}
+    assert _passes("p2.threepc", answer) == ["rule", "crash_stop", "partition"]
 
     def only_committed(states):
         return "commit" if "committed" in states.values() else "abort"
 
     assert _passes("p2.threepc", {"rule": only_committed, "partition": {}}) == []
+
+
+def test_a_wrong_rule_inside_3pc_breaks_agreement_with_its_run() -> None:
+    def uncertain_commit(states):
+        values = set(states.values())
+        return "abort" if values & {"aborted", "working"} else "commit"
+
+    # One crash is not enough to expose it; two are (the hidden setting).
+    verify("p2.threepc", "crash_stop", {"rule": uncertain_commit})
+    with pytest.raises(AssertionError, match="AC1 agreement.*shortest run") as caught:
+        verify("p2.threepc", "crash_stop", {"rule": uncertain_commit}, crashes=2)
+    assert "CRASHES" in str(caught.value)
+    with pytest.raises(AssertionError, match="returned None"):
+        verify("p2.threepc", "crash_stop", {"rule": lambda states: None})
+
+
+def test_the_rule_hook_changes_only_the_termination_rule() -> None:
+    from dtcourse.checker import check
+    from dtcourse.protocols import build
+
+    reference = check(build("3pc", 2, crashes=1))
+    hooked = check(threepc_system(reference_rule, 2, crashes=1))
+    assert (hooked.distinct, hooked.generated) == (reference.distinct, reference.generated)
+    assert hooked.ok and hooked.blocking is None
+    always_abort = check(threepc_system(lambda states: "abort", 2, crashes=1))
+    assert "AC1 agreement" in {v.property for v in always_abort.violations}
+
+
+def test_partition_answers_are_judged_against_the_counterexample() -> None:
+    answer = _partition_answer()
+    for key, value in (
+        ("committed", {"C", "P1"}),
+        ("aborted", set()),
+        ("coordinator_side", {"C"}),
+        ("atomic", True),
+    ):
+        with pytest.raises(AssertionError, match=key):
+            verify(
+                "p2.threepc",
+                "partition",
+                {"rule": reference_rule, "partition": {**answer, key: value}},
+            )
+    crash_only = {**answer, "result": _blocking_answer()["result"]}
+    with pytest.raises(AssertionError, match="AC1 violation"):
+        verify("p2.threepc", "partition", {"rule": reference_rule, "partition": crash_only})
 
 
 def test_recovery_step_rules_and_torture() -> None:
@@ -152,7 +212,8 @@ def _stub_solutions(notebook: nbformat.NotebookNode, keep: set[str]) -> nbformat
             for line in lines:
                 if line.strip() == "### BEGIN SOLUTION":
                     inside = True
-                    out.append("raise NotImplementedError()")
+                    indent = line[: len(line) - len(line.lstrip())]
+                    out.append(f"{indent}raise NotImplementedError()")
                 elif line.strip() == "### END SOLUTION":
                     inside = False
                 elif not inside:

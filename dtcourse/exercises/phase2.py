@@ -22,6 +22,7 @@ from dtcourse.exercises.commitruns import (
     exhaustive,
     names,
     random_runs,
+    replay,
     unvoted_can_decide,
 )
 from dtcourse.model import Property
@@ -97,8 +98,7 @@ def _decision_on_disk(coordinator: str = COORDINATOR) -> Property:
     """Once the coordinator acted on commit, a forced record names it."""
 
     def holds(system: ActorSystem, state: SystemState) -> bool:
-        entry = state.decisions[system.index[coordinator]]
-        if entry is None or entry != ("commit", True):
+        if system.record(state, coordinator).decision != ("commit", True):
             return True
         return any("commit" in repr(record).lower() for record in system.log(state, coordinator))
 
@@ -187,14 +187,7 @@ def _replay(path: Any, settings: Mapping[str, Any]) -> tuple[ActorSystem, System
     from dtcourse.protocols import build
 
     system = build("2pc", **{**BLOCKING_SETUP, **settings})
-    state = system.init_states()[0]
-    for action in path.actions:
-        assert action in system.actions(state), (
-            f"the blocking run does not replay on {system!r}: it was not produced by the "
-            "checker on that system"
-        )
-        state = system.next_state(state, action)
-    return system, state
+    return system, replay(system, path, "the blocking run")
 
 
 def blocking_found(answer: Any, **settings: Any) -> None:

@@ -1,14 +1,18 @@
-"""p2.threepc: the termination rule of three-phase commit, judged on every global state.
+"""p2.threepc: the termination rule of three-phase commit, judged in the protocol itself.
 
-When the coordinator of 3PC fails, the participants that are still up elect a new
-coordinator, which collects their states and applies the termination rule (Skeen 1981;
-Bernstein, Hadzilacos and Goodman, 7.5). 3PC keeps one promise that makes the rule safe
-under crash-stop: no participant is ever "working" or "aborted" while another is
-"precommitted" or "committed", and nobody commits before everybody has precommitted.
-The checks below enumerate every global state that promise allows, crash any subset of
-participants, and require the rule applied to the survivors to decide (non-blocking) and
-to agree with every decision already made, by survivors or by the dead. Under a network
-partition the promise does not help: each side applies the rule to its own members.
+When the 3PC coordinator fails, the participants that are still up elect a new coordinator,
+which collects their states and applies the termination rule (Skeen 1981; Bernstein,
+Hadzilacos and Goodman, 7.5). The student writes that rule as a function of the reported
+states, in the words of the notebook: ``working``, ``prepared`` (uncertain),
+``precommitted``, ``committed``, ``aborted``.
+
+It is judged three ways. First against the textbook on every set of states the survivors
+of a crash-stop run can report (3PC's promise: nobody is working or aborted while anybody
+is precommitted or committed, and nobody commits before all precommitted). Then inside the
+reference 3PC: the rule is plugged into its participants and the model checker explores
+every run with crashes under a perfect failure detector, where AC1-AC4 and non-blocking must
+hold. Last, the student uses the checker to produce the partition counterexample and reads
+off who decided what.
 """
 
 from __future__ import annotations
@@ -17,18 +21,34 @@ from collections.abc import Callable, Iterator, Mapping
 from itertools import combinations, product
 from typing import Any
 
+from dtcourse import commit
+from dtcourse.actors import ActorSystem, Partition
+from dtcourse.errors import ModelError
 from dtcourse.exercises import Exercise
+from dtcourse.exercises.commitruns import COORDINATOR, names, replay, trace_text
+from dtcourse.network import Faults
+from dtcourse.protocols import votes_for
 
 STATES = ("working", "prepared", "precommitted", "committed", "aborted")
 _EARLY = {"working", "aborted"}
 _LATE = {"precommitted", "committed"}
+# The reference protocol's phase names, in the exercise's words.
+_WORDS = {
+    "working": "working",
+    "uncertain": "prepared",
+    "precommitted": "precommitted",
+    "commit": "committed",
+    "abort": "aborted",
+}
+# How long a failing rule's run may be searched for (the systems here are small).
+_TRACE_SEARCH_SECONDS = 2.0
 
 
 def reference_rule(states: Mapping[str, str]) -> str:
     """Skeen's rule: any aborted or working -> abort; any committed or precommitted ->
     commit; all prepared (uncertain) -> abort."""
     values = set(states.values())
-    if values & {"aborted", "working"}:
+    if values & _EARLY:
         return "abort"
     if values & _LATE:
         return "commit"
@@ -42,14 +62,6 @@ def possible(global_state: tuple[str, ...]) -> bool:
     if "committed" in values and not values <= _LATE:
         return False
     return not (values & _EARLY and values & _LATE)
-
-
-def decided(global_state: tuple[str, ...]) -> set[str]:
-    return {
-        {"committed": "commit", "aborted": "abort"}[s]
-        for s in global_state
-        if s in ("committed", "aborted")
-    }
 
 
 def _rule(obj: Any) -> Callable:
@@ -73,6 +85,46 @@ def _ask(rule: Callable, states: dict[str, str]) -> Any:
     return got
 
 
+def in_protocol(rule: Callable[[Mapping[str, str]], str]) -> Callable[[Mapping[str, str]], str]:
+    """``rule`` (in the notebook's words) as the reference 3PC's termination rule."""
+
+    def translated(states: Mapping[str, str]) -> str:
+        return rule({name: _WORDS.get(phase, phase) for name, phase in states.items()})
+
+    return translated
+
+
+def system(
+    rule: Callable[[Mapping[str, str]], str] | None = None,
+    participants: int = 2,
+    *,
+    votes: str | tuple[str, ...] = "any",
+    crashes: int = 0,
+    partitions: int = 0,
+) -> ActorSystem:
+    """The reference 3PC under a perfect failure detector, its participants terminating
+    with ``rule`` (a function of ``{name: state}`` returning ``"commit"`` or ``"abort"``;
+    the textbook rule when None), with every atomic-commit property attached."""
+    from dtcourse.protocols import threepc
+
+    parts = names(participants)
+    nodes = threepc.nodes(
+        COORDINATOR,
+        parts,
+        votes_for(parts, votes),  # type: ignore[arg-type]
+        rule=None if rule is None else in_protocol(rule),
+    )
+    return ActorSystem(
+        nodes,
+        faults=Faults(crashes=crashes, partitions=partitions),
+        timing="perfect",
+        participants=parts,
+        properties=commit.properties(),
+        name="3pc",
+        trace_search_seconds=_TRACE_SEARCH_SECONDS,
+    )
+
+
 def _global_states(participants: int) -> Iterator[tuple[str, ...]]:
     for combo in product(STATES, repeat=participants):
         if possible(combo):
@@ -80,14 +132,14 @@ def _global_states(participants: int) -> Iterator[tuple[str, ...]]:
 
 
 def threepc_rule(obj: Any, *, participants: int = 3) -> None:
-    """The rule on every set of reachable states of the survivors, as the textbook says."""
+    """The rule on every set of states the survivors can report, as the textbook says."""
     rule = _rule(obj)
-    names = [f"P{i}" for i in range(1, participants + 1)]
+    parts = names(participants)
     seen = set()
     for combo in _global_states(participants):
         for size in range(1, participants + 1):
             for alive in combinations(range(participants), size):
-                states = {names[i]: combo[i] for i in alive}
+                states = {parts[i]: combo[i] for i in alive}
                 key = tuple(sorted(states.values()))
                 if key in seen:
                     continue
@@ -99,46 +151,95 @@ def threepc_rule(obj: Any, *, participants: int = 3) -> None:
                 )
 
 
-def threepc_crash_stop(obj: Any, *, participants: int = 3) -> None:
-    """Crash-stop: for every possible global state and every set of survivors, the rule
-    decides and agrees with any decision already made (so 3PC never blocks)."""
+def threepc_crash_stop(
+    obj: Any, *, participants: int = 2, crashes: int = 1, votes: Any = "any"
+) -> None:
+    """Your rule inside the reference 3PC, model-checked under crash-stop failures with a
+    perfect failure detector: AC1-AC4 hold and no live participant ever blocks."""
     rule = _rule(obj)
-    names = [f"P{i}" for i in range(1, participants + 1)]
-    for combo in _global_states(participants):
-        made = decided(combo)
-        for size in range(1, participants + 1):
-            for alive in combinations(range(participants), size):
-                states = {names[i]: combo[i] for i in alive}
-                got = _ask(rule, states)
-                dead = {names[i]: combo[i] for i in range(participants) if i not in alive}
-                assert not made or got in made, (
-                    f"global state {dict(zip(names, combo, strict=True))}: the survivors "
-                    f"{states} decide {got}, but {sorted(made)} was already decided (crashed "
-                    f"{dead or 'nobody'}): AC1 is violated"
-                )
+    try:
+        model = system(rule, participants, votes=votes, crashes=crashes)
+    except ModelError as error:
+        raise AssertionError(f"cannot build the system: {error}") from None
+    from dtcourse.checker import check
 
-
-def partition_sides(participants: int = 3) -> tuple[dict[str, str], dict[str, str]]:
-    """The textbook split: the coordinator precommitted P1, then the network split P1
-    (with the coordinator) from the others, which only ever got to prepared."""
-    names = [f"P{i}" for i in range(1, participants + 1)]
-    return {names[0]: "precommitted"}, {n: "prepared" for n in names[1:]}
-
-
-def threepc_partition(obj: Any, *, participants: int = 3) -> None:
-    """The two sides of the partition, each running the termination rule alone."""
-    answer = obj.get("partition") if isinstance(obj, Mapping) else None
-    assert isinstance(answer, Mapping), "partition_answer must be a dict (see the template)"
-    side_a, side_b = partition_sides(participants)
-    for key, side in (("side_with_P1", side_a), ("other_side", side_b)):
-        assert key in answer, f"partition_answer has no {key!r}; keep the template's keys"
-        want = reference_rule(side)
-        assert answer[key] == want, (
-            f"partition_answer[{key!r}] is {answer[key]!r}: apply the termination rule to "
-            f"the states on that side, {side}"
+    where = (
+        f"model checking 3PC with your rule ({participants} participants, votes {votes}, "
+        f"{crashes} crash{'es' if crashes != 1 else ''}, crash-stop, perfect failure detector)"
+    )
+    try:
+        result = check(model, max_states=50_000)
+    except ModelError as error:
+        text = str(error).split("; fix the handler")[0]
+        raise AssertionError(f"{where}: {text}") from None
+    for violation in result.violations:
+        if violation.path is None:
+            if result.complete:
+                raise AssertionError(f"{where}: no run ever reaches '{violation.property}'")
+            continue
+        raise AssertionError(
+            f"{where}: '{violation.property}' is violated; the shortest run:\n"
+            + trace_text(model, violation.path)
         )
-    assert answer.get("atomic") is False, (
-        "partition_answer['atomic']: do the two sides agree? (True or False)"
+    assert result.complete, f"{where}: the search did not finish ({result.reason})"
+
+
+# -- the partition counterexample ------------------------------------------------------------
+
+
+def _answer(answer: Any, key: str) -> Any:
+    assert isinstance(answer, Mapping), "partition_answer must be a dict (see the template)"
+    assert key in answer, f"partition_answer has no {key!r}; keep every key of the template"
+    return answer[key]
+
+
+def _names(value: Any, key: str) -> frozenset[str]:
+    ok = isinstance(value, set | frozenset | list | tuple) and all(
+        isinstance(v, str) for v in value
+    )
+    assert ok, f"partition_answer[{key!r}] must be a set of node names such as {{'C', 'P1'}}"
+    return frozenset(value)
+
+
+def threepc_partition(obj: Any, **settings: Any) -> None:
+    """The checker's AC1 counterexample under a partition, replayed and read correctly."""
+    answer = obj.get("partition") if isinstance(obj, Mapping) else None
+    result = _answer(answer, "result")
+    violation = next(
+        (v for v in getattr(result, "violations", ()) if v.property == commit.AC1), None
+    )
+    assert violation is not None and violation.path is not None, (
+        "partition_answer['result'] must be the CheckResult of a check that found the AC1 "
+        "violation; this one has none (did you allow a partition with partitions=1?)"
+    )
+    path = violation.path
+    splits = [a for a in path.actions if isinstance(a, Partition)]
+    assert splits, "the AC1 violation in your result has no partition: allow partitions=1"
+    rule = obj.get("rule") if isinstance(obj, Mapping) else None
+    replayed = system(
+        rule if callable(rule) else None, settings.get("participants", 2), partitions=1
+    )
+    last = replay(replayed, path, "the AC1 counterexample")
+    decided = {
+        name: rec.decision[0]
+        for name, rec in zip(replayed.names, replayed.records(last), strict=True)
+        if rec.decision is not None
+    }
+    side = next(g for g in splits[0].groups if COORDINATOR in g)
+    got_side = _names(_answer(answer, "coordinator_side"), "coordinator_side")
+    assert got_side == frozenset(side), (
+        f"partition_answer['coordinator_side'] is {set(got_side)}; which nodes are on the "
+        "coordinator's side of the partition in your run? Look for the shaded band."
+    )
+    for key, value in (("committed", "commit"), ("aborted", "abort")):
+        want = frozenset(n for n, d in decided.items() if d == value)
+        got = _names(_answer(answer, key), key)
+        assert got == want, (
+            f"partition_answer[{key!r}] is {set(got) or 'empty'}; in the last state of your "
+            f"counterexample, which nodes decided {value}? (the coloured boxes)"
+        )
+    assert _answer(answer, "atomic") is False, (
+        "partition_answer['atomic']: do all nodes that decided agree? (True or False)"
     )
 
 

@@ -19,6 +19,12 @@ Waiting for acknowledgements uses one timer per participant: a perfect failure d
 reports *which* node failed, and committing because some other node failed while a live
 one is still uncertain would break atomicity.
 
+The rule is replaceable: ``Participant(..., rule=...)`` (and ``nodes(..., rule=...)``) takes
+a function from the reported states (``{name: phase}``, phases ``"uncertain"``,
+``"precommitted"``, ``"commit"``, ``"abort"``) to ``"commit"`` or ``"abort"``, so another
+termination rule can be judged inside the real protocol by the model checker. A commit
+decision with uncertain participants still goes through TR4's pre-commit round.
+
 This is correct when failures are crashes and the failure detector is perfect, the
 protocol's synchronous assumption; a network partition breaks it (each side terminates on
 its own), which is exactly what the model checker shows. A participant that recovers does
@@ -27,17 +33,43 @@ not take part: it asks the others for the outcome.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from dtcourse.actors import Node, Out
+from dtcourse.errors import ModelError
 from dtcourse.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote, VoteChoice
 
-__all__ = ["Coordinator", "Participant", "PreCommit", "Ack", "StateRequest", "StateReply", "nodes"]
+__all__ = [
+    "Coordinator",
+    "Participant",
+    "PreCommit",
+    "Ack",
+    "StateRequest",
+    "StateReply",
+    "TerminationRule",
+    "nodes",
+    "termination_rule",
+]
 
 Phase = Literal["working", "uncertain", "precommitted", "commit", "abort", "recovering"]
 DECIDED = ("commit", "abort")
+
+#: Reported states by participant name -> "commit" or "abort".
+TerminationRule = Callable[[Mapping[str, str]], str]
+
+
+def termination_rule(states: Mapping[str, str]) -> str:
+    """TR1-TR4 on the states the elected participant collected (its own included)."""
+    phases = set(states.values())
+    if "abort" in phases:
+        return "abort"  # TR1
+    if "commit" in phases:
+        return "commit"  # TR2
+    if "precommitted" not in phases:
+        return "abort"  # TR3
+    return "commit"  # TR4, after the uncertain ones have pre-committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,15 +194,24 @@ class ParticipantState:
 class Participant(Node):
     """``vote``: ``"yes"``, ``"no"``, or ``"any"`` (it may abort on its own before voting).
 
-    ``order`` is the election order of the participants (the coordinator comes first).
+    ``order`` is the election order of the participants (the coordinator comes first);
+    ``rule`` the termination rule an elected participant applies (TR1-TR4 by default).
     """
 
-    def __init__(self, name: str, coordinator: str, vote: VoteChoice, order: Sequence[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        coordinator: str,
+        vote: VoteChoice,
+        order: Sequence[str],
+        rule: TerminationRule | None = None,
+    ) -> None:
         super().__init__(name)
         self.coordinator = coordinator
         self.vote = vote
         self.order = tuple(order)
         self.others = frozenset(order) - {name}
+        self.rule = rule or termination_rule
 
     def rank(self, node: str) -> int:
         return -1 if node == self.coordinator else self.order.index(node)
@@ -267,19 +308,19 @@ class Participant(Node):
             return state
         for node in replied:
             out.cancel_timer(f"state:{node}")
-        phases = {phase for name, phase in state.replies if name in state.expected}
-        phases.add(state.phase)
-        if "abort" in phases:
-            return self.lead_decision(state, "abort", out)  # TR1
-        if "commit" in phases:
-            return self.lead_decision(state, "commit", out)  # TR2
-        if "precommitted" not in phases:
-            return self.lead_decision(state, "abort", out)  # TR3
+        reported = {name: phase for name, phase in state.replies if name in state.expected}
+        reported[self.name] = state.phase
+        decision = self.rule(dict(reported))
+        if decision not in DECIDED:
+            raise ModelError(
+                f"the termination rule returned {decision!r} for {reported}; "
+                "it must return 'commit' or 'abort'"
+            )
         uncertain = frozenset(
             name for name, phase in state.replies if name in state.expected and phase == "uncertain"
         )
-        if not uncertain:
-            return self.lead_decision(state, "commit", out)
+        if decision == "abort" or "commit" in reported.values() or not uncertain:
+            return self.lead_decision(state, decision, out)
         out.broadcast(uncertain, PreCommit())  # TR4
         for node in uncertain:
             out.set_timer(f"ack:{node}", waiting_on=(node,))
@@ -329,12 +370,18 @@ class Participant(Node):
         return state
 
 
-def nodes(coordinator: str, participants: Sequence[str], votes: Sequence[VoteChoice]) -> list[Node]:
-    """The coordinator, then one participant per name with its vote, in election order."""
+def nodes(
+    coordinator: str,
+    participants: Sequence[str],
+    votes: Sequence[VoteChoice],
+    rule: TerminationRule | None = None,
+) -> list[Node]:
+    """The coordinator, then one participant per name with its vote, in election order;
+    ``rule`` replaces the participants' termination rule."""
     return [
         Coordinator(coordinator, participants),
         *(
-            Participant(p, coordinator, v, participants)
+            Participant(p, coordinator, v, participants, rule)
             for p, v in zip(participants, votes, strict=True)
         ),
     ]
