@@ -90,6 +90,20 @@ def test_broken_coordinators_get_partial_credit() -> None:
     assert _passes("p2.twopc.coordinator", _AbortsOnRecovery) == ["failure_free", "timeouts"]
 
 
+class _RaisesOnRecovery(T.Participant):
+    def on_recover(self, log, out):
+        raise KeyError("prepared")
+
+
+def test_a_failing_handler_is_reported_with_its_run() -> None:
+    assert _passes("p2.twopc.participant", _RaisesOnRecovery) == ["failure_free", "timeouts"]
+    with pytest.raises(AssertionError) as caught:
+        verify("p2.twopc.participant", "recovery", _RaisesOnRecovery)
+    message = str(caught.value)
+    assert "on_recover on recovery: raised KeyError" in message
+    assert "The run so far" in message and "P2 CRASHES" in message
+
+
 def _blocking_answer() -> dict:
     from dtcourse.checker import check
     from dtcourse.protocols import build
