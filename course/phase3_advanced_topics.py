@@ -49,11 +49,13 @@ setup("0.1.0", progress_store)
 # follows your progress.
 #
 # <!-- resources:phase3 -->
-# **Phase 3: Advanced Topics**: 2 readings, 75 minutes, 10 points of exercises.
+# **Phase 3: Advanced Topics**: 2 readings, 75 minutes, 25 points of exercises.
 #
 # 1. **Distributed Transaction Patterns** (Article, 40 minutes). Focus: Common patterns for implementing distributed transactions.
 #    - Exercise `p3.saga`: Saga with compensations (10 points)
 # 2. **Distributed Transaction Optimization** (Article, 35 minutes). Focus: Optimizing distributed transaction performance.
+#    - Exercise `p3.presumed_abort`: Presumed abort (10 points)
+#    - Exercise `p3.cheapest_commit`: Pick the cheapest commit (5 points)
 # <!-- /resources -->
 
 # %%
@@ -318,6 +320,38 @@ assert dict(lost_sale.outcomes) not in serial.values()
 # sometimes called an inbox. Together they give *effectively-once* processing on top of
 # at-least-once delivery, without any distributed commit: the same move Helland recommended
 # in the previous resource.
+
+# %% [markdown]
+# #### The outbox, crashed at every step
+#
+# The course package runs the pattern on three SQLite files: the service's database (orders
+# and the outbox table), the broker's log, and the consumer's database (its shipments and
+# the ids of the messages it processed). Below, one run is crashed at each crash point in
+# turn, between every pair of steps of the service, the relay and the consumer; the process
+# restarts from the files each time. No committed order loses its message and no order is
+# shipped twice, though the broker does receive some messages twice. The last two lines
+# take away one half of the pattern each: the naive dual write loses messages, a consumer
+# without deduplication ships twice.
+
+# %%
+import tempfile
+from pathlib import Path
+
+from dtcourse.outbox import deliver
+
+orders = (("o1", 30), ("o2", 45), ("o3", 10))
+with tempfile.TemporaryDirectory() as folder:
+    calm = deliver(Path(folder) / "calm", orders)
+    for label, options in (("outbox", {}), ("naive", {"outbox": False}),
+                           ("no dedup", {"dedup": False})):
+        points = deliver(Path(folder) / f"{label}-calm", orders, **options).points
+        runs = [deliver(Path(folder) / f"{label}{k}", orders, [k], **options)
+                for k in range(1, points + 1)]
+        lost = sum(len(r.lost) for r in runs)
+        doubled = sum(len(r.doubled) for r in runs)
+        again = sum(r.redelivered for r in runs)
+        print(f"{label:>8}: {points} crash points; lost {lost}, shipped twice {doubled}, "
+              f"published twice {again}")
 
 # %% [markdown]
 # ### Percolator: client-coordinated 2PC with a primary lock
@@ -659,11 +693,11 @@ verify("p3.saga", "recover", run_saga, **_hidden_recover)
 # rarely abort.
 
 # %%
-from dtcourse.costs_table import cost, cost_table
+from dtcourse.costs import measure
 
 for variant in ("presumed nothing", "presumed abort", "presumed commit"):
     for outcome in ("commit", "abort"):
-        c = cost(variant, 3, outcome)
+        c = measure(variant, 3, outcome)
         print(f"{variant:<17} {outcome:<6} n=3: {c.messages:>2} messages, "
               f"{c.forced_writes} forced writes, {c.lazy_writes} lazy")
 
@@ -685,17 +719,35 @@ for variant in ("presumed nothing", "presumed abort", "presumed commit"):
 # %% [markdown]
 # #### The costs, side by side
 #
-# The course's cost table applies the rules above to every variant, for a growing number of
-# participants, with the conventions of this reading (flat tree, coordinator not a
-# participant, an abort means exactly one participant votes NO). Solid lines are commits,
+# None of the numbers in this section is typed in: the course package runs each variant's
+# nodes (the same kind of actor nodes as Phase 2's 2PC, with acknowledgements and end
+# records where the protocol has them) once in the simulator, with no faults and every
+# message taking one time unit, and counts. The conventions are this reading's: a flat
+# tree, the coordinator not a participant unless co-located, n participants, an abort means
+# exactly one participant (the last) votes NO and aborts alone without writing anything.
+# **Delays** are message delays until every node has decided. Solid lines are commits,
 # dashed lines aborts; the read-only line is a transaction in which every participant only
-# read.
+# read. The tests of the package hold every count against a table derived by hand from
+# the rules above.
 
 # %%
+from dtcourse.costs import cost_table, writes_by_node
 from dtcourse.viz import plot_costs
 
-costs = cost_table(range(1, max_participants + 1))
-plot_costs(costs, y=("messages", "forced_writes"))
+costs = cost_table(range(1, (4 if ci else max_participants) + 1))
+print(costs[costs["participants"] == 3].drop(columns=["read_only", "decided"]).to_string(
+    index=False))
+plot_costs(costs, y=("messages", "forced_writes", "delays"))
+
+# %% [markdown]
+# Where the forced writes land matters as much as how many there are, since each log is
+# its own device. Under presumed commit the coordinator forces two records (collecting
+# and commit) and each participant one; under presumed abort it is the other way round:
+
+# %%
+for variant in ("presumed abort", "presumed commit"):
+    by_node = writes_by_node(variant, 3).set_index("node").T
+    print(variant, by_node.to_dict("index"))
 
 # %% [markdown]
 # ### One-phase commit, and co-location
@@ -734,6 +786,43 @@ plot_costs(costs, y=("messages", "forced_writes"))
 # F = 1, with co-location, the paper counts 12 messages for 2PC, 17 for Paxos Commit and 20
 # for the faster variant. Tolerating a coordinator failure costs a few messages, not a
 # protocol redesign.
+
+# %% [markdown]
+# #### The checker's verdict: who blocks when the coordinator fails
+#
+# The course package implements Paxos Commit as actor nodes: the leader on the first
+# acceptor's node "C", acceptors A2 and A3 (F = 1), and a stand-by leader on A2 that takes
+# over with a higher ballot when C fails. The model checker explores every schedule with
+# one crash and no recovery, and asks the liveness question of Phase 2: can a live
+# participant be stuck forever? For 2PC it finds the blocking run; for Paxos Commit with
+# F = 0 (one acceptor, on C) the same; with F = 1 there is none.
+
+# %%
+from dtcourse.checker import check
+from dtcourse.protocols.catalog import build
+
+for label, system in (
+    ("2PC (presumed abort)", build("presumed abort", 2, "yes", crashes=1)),
+    ("Paxos Commit, F = 0", build("paxos commit", 1, "yes", f=0, crashes=1)),
+    ("Paxos Commit, F = 1", build("paxos commit", 1, "yes", f=1, crashes=1)),
+):
+    verdict = check(system)
+    blocked = [v.property for v in verdict.violations]
+    print(f"{label:<21} {verdict.distinct:>6} states: "
+          f"{'BLOCKS: ' + ', '.join(blocked) if blocked else 'never blocks'}")
+
+# %% [markdown]
+# Here is Paxos Commit surviving its leader: C crashes after the votes reached the
+# acceptors; A2's failure detector fires, A2 runs phase one with ballot 1, learns from A3
+# that every participant's instance chose *prepared*, proposes that, and tells everyone.
+
+# %%
+from dtcourse.sim import Fault, Latency, simulate
+
+standby = simulate(build("paxos commit", 2, "yes"), latency=Latency("constant", 1.0, 1.0),
+                   faults=[Fault(2.5, "crash", "C")], timeout=3.0)
+print("decisions:", standby.decisions)
+sequence_diagram(standby.trace, title="Paxos Commit: the leader crashes, A2 takes over")
 
 # %% [markdown]
 # ### Pipelining and parallel commits (CockroachDB)
@@ -833,6 +922,57 @@ plot_costs(costs, y=("messages", "forced_writes"))
 # fewer coordination points altogether (Calvin, DynamoDB's one-shot design).
 
 # %% [markdown]
+# #### Throughput against latency under load
+#
+# Counting is one thing; what a user feels is latency at a given throughput. The cell below
+# offers each variant a growing load of committing transactions (Poisson arrivals,
+# seeded) on a simple machine: each node's log is one device that takes half a time unit
+# per forced write, and a message takes one. Latency stays near its floor (the message
+# delays) until the busiest log saturates; then queues grow without bound. The variant
+# whose busiest log forces the fewest records per transaction saturates last.
+
+# %%
+import pandas as pd
+
+from dtcourse.costs import load_curve
+
+rates = [0.2, 0.4, 0.6, 0.8, 0.9, 0.95] + ([] if ci else [1.2, 1.6, 1.9])
+load = pd.concat([load_curve(v, 3, rates, transactions=200 if ci else 1000, seed=seed)
+                  for v in ("presumed abort", "presumed commit", "paxos commit")])
+plot_costs(load, x="throughput", y="latency")
+
+# %% [markdown]
+# #### Consistency, availability, performance: one figure
+#
+# The closing note of the learning path, with every number measured by the course package:
+# performance as message delays and forced writes per commit (three participants), and
+# availability as the checker's verdict on whether a participant can be left blocked when
+# the coordinator crashes. All three protocols are atomic (the checker holds AC1 to AC4 for
+# each); the saga with an outbox, on the right of the table above, would give up atomic
+# isolation to commit each step locally.
+
+# %%
+import matplotlib.pyplot as plt
+
+closing = [("2PC PA", "presumed abort", build("presumed abort", 2, "yes", crashes=1)),
+           ("2PC PC", "presumed commit", build("presumed commit", 2, "yes", crashes=1)),
+           ("Paxos F=1", "paxos commit", build("paxos commit", 1, "yes", crashes=1))]
+labels = [label for label, _, _ in closing]
+measured = [measure(variant, 3) for _, variant, _ in closing]
+blocks = [0 if check(system).ok else 1 for _, _, system in closing]
+figure, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+axes[0].bar(labels, [m.delays for m in measured], color="#4C72B0")
+axes[0].set_title("performance: message delays", loc="left", fontsize=10)
+axes[1].bar(labels, [m.forced_writes for m in measured], color="#55A868")
+axes[1].set_title("performance: forced writes", loc="left", fontsize=10)
+axes[2].bar(labels, blocks, color=["#C44E52" if b else "#8172B2" for b in blocks])
+axes[2].set_yticks([0, 1], ["never blocks", "may block"])
+axes[2].set_title("availability: coordinator crash", loc="left", fontsize=10)
+figure.suptitle("Consistency is the same (atomic commit); the rest is the trade-off",
+                fontsize=11)
+figure.tight_layout()
+
+# %% [markdown]
 # #### Your turn: when does presumed commit pay off?
 #
 # Presumed commit saves n messages and n - 1 forced writes on every commit and pays for it
@@ -849,7 +989,7 @@ rows = []
 for percent in range(0, 101, 10 if ci else 5):
     rate = percent / 100
     for variant in ("presumed abort", "presumed commit"):
-        expected = (1 - rate) * cost(variant, n, "commit").forced_writes + rate * cost(
+        expected = (1 - rate) * measure(variant, n, "commit").forced_writes + rate * measure(
             variant, n, "abort"
         ).forced_writes
         rows.append({"abort rate (%)": percent, "variant": variant, "forced_writes": expected})
@@ -866,6 +1006,137 @@ plot_costs(by_rate, x="abort rate (%)", y="forced_writes")
 # commit attractive on paper. Presumed abort is still the usual choice, for the reasons the
 # reading gives: it costs nothing extra on commits, makes aborts and read-only participants
 # cheap, and needs no forced collecting record before the first message.
+
+# %% [markdown]
+# ### The exercise: presumed abort
+#
+# Turn Phase 2's coordinator and participant into **presumed abort**, with the
+# acknowledgements and the end record that the cost table counts. The rules, from the
+# reading:
+#
+# - the coordinator sends `Prepare()` to every participant; a participant forces a
+#   `"prepared"` record before answering `Vote("yes")`; a participant that votes no
+#   answers `Vote("no")`, aborts alone and writes nothing;
+# - on a commit the coordinator **forces** `"commit"`, sends `Commit()`, and each
+#   participant **forces** `"commit"` before answering `Ack()`; when every acknowledgement
+#   is in, the coordinator writes `"end"` **lazily** and forgets;
+# - on an abort nobody forces anything: the coordinator writes `"abort"` lazily and sends
+#   `Abort()` to every participant that did not vote no, which write `"abort"` lazily and
+#   **do not acknowledge**;
+# - a coordinator that knows nothing about the transaction answers an `Inquiry()` with
+#   `Abort()`; an in-doubt participant asks with `Inquiry()` when its timer fires and
+#   after a recovery.
+#
+# Use the message classes imported below and the `Node` and `Out` interface of Phase 2;
+# the constructors are `PresumedAbortCoordinator(name, participants)` and
+# `PresumedAbortParticipant(name, coordinator, vote)`, with `vote` one of `"yes"`, `"no"`
+# or `"any"`. The checks count your run's messages and writes against the cost table for a
+# commit (3 points) and an abort (3 points), and model-check AC1 to AC4 under crash and
+# recovery (4 points).
+
+# %%
+from dtcourse.actors import Node, Out  # noqa: F401 (for your classes)
+from dtcourse.protocols.variants import Abort, Ack, Commit, Inquiry, Prepare, Vote  # noqa: F401
+
+# %% dtcourse={"solution": "p3.presumed_abort"}
+### BEGIN SOLUTION
+from dtcourse.protocols import variants as _variants
+
+
+class PresumedAbortCoordinator(_variants.Coordinator):
+    """The package's R* coordinator under presumed abort."""
+
+    def __init__(self, name, participants):
+        super().__init__(name, participants, "abort")
+
+
+class PresumedAbortParticipant(_variants.Participant):
+    """The package's R* participant under presumed abort."""
+
+    def __init__(self, name, coordinator, vote="yes"):
+        super().__init__(name, coordinator, "abort", vote)
+### END SOLUTION
+
+# %%
+dtcourse.check("p3.presumed_abort", (PresumedAbortCoordinator, PresumedAbortParticipant))
+
+# %% dtcourse={"test": "p3.presumed_abort", "points": 3}
+from dtcourse.exercises import verify
+
+PA = (PresumedAbortCoordinator, PresumedAbortParticipant)
+verify("p3.presumed_abort", "commit cost", PA)
+### BEGIN HIDDEN TESTS
+_hidden_pa_commit = {"sizes": (1, 2, 5)}
+verify("p3.presumed_abort", "commit cost", PA, **_hidden_pa_commit)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p3.presumed_abort", "points": 3}
+verify("p3.presumed_abort", "abort cost", PA)
+### BEGIN HIDDEN TESTS
+_hidden_pa_abort = {"sizes": (1, 2, 5)}
+verify("p3.presumed_abort", "abort cost", PA, **_hidden_pa_abort)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p3.presumed_abort", "points": 4}
+verify("p3.presumed_abort", "safety", PA)
+### BEGIN HIDDEN TESTS
+_hidden_pa_safety = {"participants": 2, "crashes": 2}
+verify("p3.presumed_abort", "safety", PA, **_hidden_pa_safety)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### The exercise: pick the cheapest commit
+#
+# A workload is a number of participants and the fraction of transactions that abort.
+# Write `choose(workload)` that returns the presumption (`"presumed nothing"`,
+# `"presumed abort"` or `"presumed commit"`) with the fewest **expected forced writes per
+# transaction** for that workload, and that number: `{"variant": ..., "forced_writes":
+# ...}`. Justify it with the plot below (the lines are the expected forced writes as the
+# abort rate grows, for n = 4): where does your workload sit? Use
+# `dtcourse.costs.measure(variant, n, outcome)` for the measured cost of one commit or
+# abort. Worth 2 points for the number and 3 for the choice.
+
+# %%
+rows = [{"abort rate (%)": percent, "variant": variant,
+         "forced_writes": (1 - percent / 100) * measure(variant, 4, "commit").forced_writes
+         + percent / 100 * measure(variant, 4, "abort").forced_writes}
+        for percent in range(0, 101, 10)
+        for variant in ("presumed nothing", "presumed abort", "presumed commit")]
+plot_costs(pd.DataFrame(rows), x="abort rate (%)", y="forced_writes")
+
+# %% dtcourse={"solution": "p3.cheapest_commit"}
+def choose(workload):
+    """The presumption with the fewest expected forced writes, and that number."""
+    ### BEGIN SOLUTION
+    n, rate = workload["participants"], workload["abort_rate"]
+    table = {}
+    for variant in ("presumed nothing", "presumed abort", "presumed commit"):
+        commit = measure(variant, n, "commit").forced_writes
+        abort = measure(variant, n, "abort").forced_writes
+        table[variant] = (1 - rate) * commit + rate * abort
+    best = min(table, key=table.get)
+    return {"variant": best, "forced_writes": table[best]}
+    ### END SOLUTION
+
+# %%
+print(choose({"participants": 3, "abort_rate": 0.1}))
+dtcourse.check("p3.cheapest_commit", choose)
+
+# %% dtcourse={"test": "p3.cheapest_commit", "points": 2}
+verify("p3.cheapest_commit", "expected", choose)
+### BEGIN HIDDEN TESTS
+_hidden_workloads = [{"participants": 5, "abort_rate": 0.6}, {"participants": 2, "abort_rate": 0.3},
+                     {"participants": 4, "abort_rate": 0.02}]
+verify("p3.cheapest_commit", "expected", choose, workloads=_hidden_workloads)
+### END HIDDEN TESTS
+
+# %% dtcourse={"test": "p3.cheapest_commit", "points": 3}
+verify("p3.cheapest_commit", "choice", choose)
+### BEGIN HIDDEN TESTS
+_hidden_choices = [{"participants": 5, "abort_rate": 0.6}, {"participants": 2, "abort_rate": 0.3},
+                   {"participants": 4, "abort_rate": 0.02}]
+verify("p3.cheapest_commit", "choice", choose, workloads=_hidden_choices)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Sources

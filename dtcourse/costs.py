@@ -33,6 +33,7 @@ from dtcourse.errors import DTCourseError
 if TYPE_CHECKING:
     import pandas
 
+    from dtcourse.actors import ActorSystem
     from dtcourse.sim import SimResult
 
 OUTCOMES: tuple[str, ...] = ("commit", "abort")
@@ -103,7 +104,6 @@ def run(
 ) -> SimResult:
     """The failure-free simulated run that ``measure`` counts (for sequence diagrams)."""
     from dtcourse.protocols.catalog import build, check_variant
-    from dtcourse.sim import Latency, simulate
 
     try:
         check_variant(variant)
@@ -114,11 +114,29 @@ def run(
             f"participants must be a whole number of at least 1, not {participants!r}"
         )
     votes = votes_for(variant, participants, outcome, read_only)
-    system = build(variant, participants, votes, f=f, blocking=False)
-    result = simulate(system, latency=Latency("constant", 1.0, 1.0), timeout=10.0, horizon=40.0)
+    result = failure_free(build(variant, participants, votes, f=f, blocking=False))
     if not result.ok:  # pragma: no cover - a broken variant, not bad input
         raise DTCourseError(f"{variant}: the failure-free run broke {result.violations}")
     return result
+
+
+def failure_free(system: ActorSystem) -> SimResult:
+    """The run every count is read from: no faults, every message one time unit, timers
+    long enough never to fire before the protocol is done."""
+    from dtcourse.sim import Latency, simulate
+
+    return simulate(system, latency=Latency("constant", 1.0, 1.0), timeout=10.0, horizon=40.0)
+
+
+def totals(result: SimResult) -> tuple[int, int, int, int]:
+    """(messages, forced writes, lazy writes, message delays to the last decision)."""
+    metrics = result.metrics
+    return (
+        sum(metrics.messages.values()),
+        sum(metrics.forced_writes.values()),
+        sum(metrics.lazy_writes.values()),
+        metrics.critical_path_hops or 0,
+    )
 
 
 def measure(
@@ -126,19 +144,27 @@ def measure(
 ) -> Cost:
     """Messages, forced and lazy writes and message delays of one failure-free run."""
     result = run(variant, participants, outcome, read_only=read_only, f=f)
-    metrics = result.metrics
-    decided = set(result.decisions.values())
+    messages, forced, lazy, delays = totals(result)
     return Cost(
         variant=variant,
         outcome=outcome,
         participants=participants,
         read_only=participants if variant == "read-only" else read_only,
-        messages=sum(metrics.messages.values()),
-        forced_writes=sum(metrics.forced_writes.values()),
-        lazy_writes=sum(metrics.lazy_writes.values()),
-        delays=metrics.critical_path_hops or 0,
-        decided="/".join(sorted(decided)),
+        messages=messages,
+        forced_writes=forced,
+        lazy_writes=lazy,
+        delays=delays,
+        decided="/".join(sorted(set(result.decisions.values()))),
     )
+
+
+def expected_forced_writes(variant: str, participants: int, abort_rate: float) -> float:
+    """Forced writes per transaction when a fraction ``abort_rate`` of them abort."""
+    if not 0.0 <= abort_rate <= 1.0:
+        raise DTCourseError(f"abort_rate must be between 0 and 1, got {abort_rate!r}")
+    commit = measure(variant, participants, "commit").forced_writes
+    abort = measure(variant, participants, "abort").forced_writes
+    return (1 - abort_rate) * commit + abort_rate * abort
 
 
 def cost_rows(
@@ -180,4 +206,58 @@ def writes_by_node(variant: str, participants: int, outcome: str = "commit") -> 
         }
         for name in names
     ]
+    return pandas.DataFrame(rows)
+
+
+def load_curve(
+    variant: str,
+    participants: int,
+    rates: Iterable[float],
+    *,
+    delay: float = 1.0,
+    write: float = 0.5,
+    transactions: int = 400,
+    seed: int = 0,
+) -> pandas.DataFrame:
+    """Throughput and mean commit latency of committing transactions under Poisson load.
+
+    A seeded simulation of a simple machine: every node's log is one device that takes
+    ``write`` per forced write, one transaction at a time; the participants' logs (the
+    busiest of them) serve each transaction first, then the coordinator's side (its log,
+    or for Paxos Commit the busiest acceptor). A transaction's latency is its message
+    delays times ``delay`` plus its time at the logs, queueing included. Forced writes
+    are what saturates first, which is why the optimizations count them.
+    """
+    import random
+
+    import pandas
+
+    frame = writes_by_node(variant, participants, "commit").set_index("node")["forced_writes"]
+    cost = measure(variant, participants, "commit")
+    parts = [p for p in frame.index if p.startswith("P")]
+    others = [p for p in frame.index if not p.startswith("P")]
+    first = max((frame[p] for p in parts), default=0) * write
+    second = max((frame[p] for p in others), default=0) * write
+    rows = []
+    for rate in rates:
+        if not rate > 0:
+            raise DTCourseError(f"arrival rates must be positive, got {rate!r}")
+        rng = random.Random(seed)
+        now = done1 = done2 = 0.0
+        latencies = []
+        start = None
+        for _ in range(transactions):
+            now += rng.expovariate(rate)
+            start = now if start is None else start
+            done1 = max(now, done1) + first
+            done2 = max(done1, done2) + second
+            latencies.append(done2 - now + cost.delays * delay)
+        rows.append(
+            {
+                "variant": variant,
+                "offered_load": rate,
+                "throughput": transactions / (done2 - (start or 0.0)),
+                "latency": sum(latencies) / len(latencies),
+            }
+        )
     return pandas.DataFrame(rows)

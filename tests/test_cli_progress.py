@@ -147,7 +147,7 @@ def test_entry_point_prints_json(isolated_progress_store: Path, tmp_path: Path) 
     assert result.stderr == ""
     summary = json.loads(result.stdout)
     assert summary["store"] == str(isolated_progress_store)
-    assert len(summary["items"]) == 25
+    assert len(summary["items"]) == 27
 
 
 def test_entry_point_bad_item_has_no_traceback(

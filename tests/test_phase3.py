@@ -219,8 +219,8 @@ def test_text_file_is_in_step_with_the_syllabus():
 def test_notebook_converts_with_the_syllabus_points_and_hidden_tests():
     notebook = convert(TEXT, load_syllabus())
     graded = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert sum(c.metadata["nbgrader"]["points"] for c in graded) == 10
-    assert len(graded) == 4
+    assert sum(c.metadata["nbgrader"]["points"] for c in graded) == 25
+    assert len(graded) == 9
     for cell in graded:
         assert "### BEGIN HIDDEN TESTS" in cell.source
         hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1]
@@ -275,6 +275,33 @@ _PARTIAL = """def run_saga(saga, services, log):
 """
 
 
+_PARTIALS = {
+    "p3-saga-solution1": _PARTIAL,
+    "p3-presumed_abort-solution1": """from dtcourse.protocols import variants as _variants
+
+
+class PresumedAbortCoordinator(_variants.Coordinator):
+    def __init__(self, name, participants):
+        super().__init__(name, participants, "nothing")
+
+
+class PresumedAbortParticipant(_variants.Participant):
+    def __init__(self, name, coordinator, vote="yes"):
+        super().__init__(name, coordinator, "nothing", vote)
+""",
+    "p3-cheapest_commit-solution1": """def choose(workload):
+    n, rate = workload["participants"], workload["abort_rate"]
+    table = {}
+    for variant in ("presumed nothing", "presumed abort", "presumed commit"):
+        commit = measure(variant, n, "commit").forced_writes
+        abort = measure(variant, n, "abort").forced_writes
+        table[variant] = (1 - rate) * commit + rate * abort
+    best = min(table, key=table.get)
+    return {"variant": best, "forced_writes": measure(best, n, "commit").forced_writes}
+""",
+}
+
+
 @pytest.mark.slow
 def test_round_trip_reference_full_stub_zero_partial_between(course):
     from dtcourse.grading import generate_release, grade
@@ -287,7 +314,7 @@ def test_round_trip_reference_full_stub_zero_partial_between(course):
     partial = nbformat.from_dict(release)
     for cell in partial.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = _PARTIAL
+            cell.source = _PARTIALS[cell.metadata["nbgrader"]["grade_id"]]
     for student, notebook in (("reference", source), ("stub", release), ("partial", partial)):
         target = course / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -298,7 +325,9 @@ def test_round_trip_reference_full_stub_zero_partial_between(course):
     for score in report.scores:
         totals[score.student] += score.score
     print({student: f"{seconds:.1f} s" for (student, _), seconds in report.seconds.items()})
-    assert totals == {"reference": 10, "stub": 0, "partial": 7}
+    # partial: saga 7 of 10, presumed nothing passes commit cost and safety (7 of 10), the
+    # right presumption with a commit-only count (3 of 5)
+    assert totals == {"reference": 25, "stub": 0, "partial": 17}, report.scores
     hidden = re.findall(
         r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
         "\n".join(cell.source for cell in source.cells),
@@ -311,3 +340,106 @@ def test_round_trip_reference_full_stub_zero_partial_between(course):
         text = page.read_text(encoding="utf-8")
         leaked = [line for line in secrets if html.escape(line) in text or line in text]
         assert not leaked, f"feedback for {student} shows hidden tests: {leaked[:2]}"
+
+
+# --- p3.presumed_abort and p3.cheapest_commit ------------------------------------------
+
+
+def _node_classes(presumption: str):
+    from dtcourse.protocols import variants
+
+    class Coordinator(variants.Coordinator):
+        def __init__(self, name, participants):
+            super().__init__(name, participants, presumption)
+
+    class Participant(variants.Participant):
+        def __init__(self, name, coordinator, vote="yes"):
+            super().__init__(name, coordinator, presumption, vote)
+
+    return Coordinator, Participant
+
+
+def _pa_passes(classes) -> dict[str, bool]:
+    passed = {}
+    for part in ("commit cost", "abort cost", "safety"):
+        try:
+            verify("p3.presumed_abort", part, classes)
+            passed[part] = True
+        except (AssertionError, NotImplementedError):
+            passed[part] = False
+    return passed
+
+
+def test_presumed_abort_nodes_pass_and_other_presumptions_fail_the_costs():
+    assert _pa_passes(_node_classes("abort")) == dict.fromkeys(
+        ("commit cost", "abort cost", "safety"), True
+    )
+    assert _pa_passes(_node_classes("nothing")) == {
+        "commit cost": True,
+        "abort cost": False,
+        "safety": True,
+    }
+    assert _pa_passes(_node_classes("commit"))["commit cost"] is False
+
+
+def test_presumed_abort_safety_catches_an_unforced_prepared_record():
+    from dtcourse.protocols import variants
+
+    coordinator, participant = _node_classes("abort")
+
+    class Forgetful(participant):
+        def on_message(self, state, src, msg, out):
+            if isinstance(msg, variants.Prepare) and state.phase == "working":
+                out.cancel_timer("prepare")
+                out.log("prepared", force=False)  # the bug: a yes vote must be on disk
+                out.vote("yes")
+                out.send(src, variants.Vote("yes"))
+                out.set_timer("decision", waiting_on=(self.coordinator,))
+                return variants.ParticipantState("prepared")
+            return super().on_message(state, src, msg, out)
+
+    with pytest.raises(AssertionError, match="violated|reaches"):
+        verify("p3.presumed_abort", "safety", (coordinator, Forgetful))
+
+
+def test_presumed_abort_checks_refuse_a_wrong_shape_with_advice():
+    with pytest.raises(AssertionError, match="as a pair"):
+        verify("p3.presumed_abort", "commit cost", object)
+
+
+def _choose_right(workload):
+    from dtcourse.costs import expected_forced_writes
+
+    table = {
+        v: expected_forced_writes(v, workload["participants"], workload["abort_rate"])
+        for v in ("presumed nothing", "presumed abort", "presumed commit")
+    }
+    best = min(table, key=table.get)
+    return {"variant": best, "forced_writes": table[best]}
+
+
+WORKLOADS = [
+    {"participants": 5, "abort_rate": 0.6},
+    {"participants": 2, "abort_rate": 0.3},
+    {"participants": 4, "abort_rate": 0.02},
+]
+
+
+def test_cheapest_commit_gives_credit_for_the_number_and_the_choice_apart():
+    verify("p3.cheapest_commit", "expected", _choose_right, workloads=WORKLOADS)
+    verify("p3.cheapest_commit", "choice", _choose_right, workloads=WORKLOADS)
+
+    def always_presumed_commit(workload):
+        from dtcourse.costs import expected_forced_writes
+
+        n, rate = workload["participants"], workload["abort_rate"]
+        return {
+            "variant": "presumed commit",
+            "forced_writes": expected_forced_writes("presumed commit", n, rate),
+        }
+
+    verify("p3.cheapest_commit", "expected", always_presumed_commit, workloads=WORKLOADS)
+    with pytest.raises(AssertionError, match="another presumption forces only"):
+        verify("p3.cheapest_commit", "choice", always_presumed_commit, workloads=WORKLOADS)
+    with pytest.raises(AssertionError, match="keys 'variant' and 'forced_writes'"):
+        verify("p3.cheapest_commit", "expected", lambda w: "presumed abort")

@@ -29,6 +29,8 @@ EXERCISES = {
     "p2.recovery": ("p2.challenges", "Coordinator recovery on a real database", 10),
     "p2.deadlock": ("p2.challenges", "Challenge: distributed deadlock detection", 5),
     "p3.saga": ("p3.patterns", "Saga with compensations", 10),
+    "p3.presumed_abort": ("p3.optimization", "Presumed abort", 10),
+    "p3.cheapest_commit": ("p3.optimization", "Pick the cheapest commit", 5),
 }
 
 
@@ -88,7 +90,7 @@ def test_exercises_ids_resources_and_points() -> None:
         assert isinstance(resource, Resource)
         assert resource.phase == exercise.phase
     assert syllabus.exercise("p2.threepc").points == 15
-    assert syllabus.total_points == sum(points for _, _, points in EXERCISES.values()) == 90
+    assert syllabus.total_points == sum(points for _, _, points in EXERCISES.values()) == 105
 
 
 def test_checklist_texts_are_the_learning_paths() -> None:
@@ -138,7 +140,7 @@ def test_total_minutes_is_resources_plus_known_video_durations() -> None:
 def test_trackable_items_are_unique_in_reading_order() -> None:
     syllabus = load_syllabus()
     ids = [item.id for item in syllabus.trackable_items()]
-    assert len(ids) == len(set(ids)) == 7 + 9 + 3 + 6
+    assert len(ids) == len(set(ids)) == 7 + 9 + 5 + 6
     assert ids[:4] == ["p1.basics", "p1.transfer", "p1.acid", "p1.serializability"]
     kinds = [type(item) for item in syllabus.trackable_items()]
     assert kinds[-9:] == [AdditionalResource] * 3 + [Video] * 6

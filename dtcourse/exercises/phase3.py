@@ -1,4 +1,5 @@
-"""Checks for Phase 3: the saga orchestrator with compensations (p3.saga).
+"""Checks for Phase 3: the saga orchestrator with compensations (p3.saga), presumed
+abort (p3.presumed_abort) and the cheapest commit for a workload (p3.cheapest_commit).
 
 The student's ``run_saga(saga, services, log)`` runs in ``dtcourse.saga.run`` under a
 fault plan; each part judges what the services saw. Expected behaviour is never stored:
@@ -203,7 +204,185 @@ def saga_recover(
                 _judge(_run(run_saga, saga, stores, faults), order=False)
 
 
+# ---------------------------------------------------------------------------------------
+# p3.presumed_abort: the student's nodes are counted in the same failure-free run as the
+# reference variant, and judged by the checker under crash-recovery.
+
+
+def _pa_nodes(classes: Any, participants: int, votes: Sequence[str]) -> list[Any]:
+    try:
+        coordinator, participant = classes
+    except (TypeError, ValueError):
+        raise AssertionError(
+            "pass the two classes as a pair: (PresumedAbortCoordinator, PresumedAbortParticipant)"
+        ) from None
+    names = tuple(f"P{i}" for i in range(1, participants + 1))
+    try:
+        return [
+            coordinator("C", names),
+            *(participant(p, "C", v) for p, v in zip(names, votes, strict=True)),
+        ]
+    except (AssertionError, NotImplementedError):
+        raise
+    except Exception as error:
+        raise AssertionError(
+            f"creating the nodes raised {type(error).__name__}: {error}; keep the "
+            "constructors' signatures as given"
+        ) from None
+
+
+def _pa_cost(classes: Any, participants: int, outcome: str) -> None:
+    from dtcourse import costs
+    from dtcourse.actors import ActorSystem
+    from dtcourse.commit import safety_properties
+    from dtcourse.errors import ModelError
+
+    votes = costs.votes_for("presumed abort", participants, outcome)
+    nodes = _pa_nodes(classes, participants, votes)
+    where = f"{outcome} with {participants} participants"
+    try:
+        system = ActorSystem(
+            nodes, timing="perfect", participants=[n.name for n in nodes[1:]],
+            properties=safety_properties(),
+        )  # fmt: skip
+        result = costs.failure_free(system)
+    except ModelError as error:
+        raise AssertionError(f"{where}: {error}") from None
+    decided = set(result.decisions.get(n.name) for n in nodes)
+    assert decided == {outcome}, (
+        f"{where}: every node should decide {outcome}, got {result.decisions} "
+        f"(nodes without a decision never decided)"
+    )
+    got = costs.totals(result)
+    want = costs.measure("presumed abort", participants, outcome)
+    labels = ("messages", "forced writes", "lazy writes")
+    wanted = (want.messages, want.forced_writes, want.lazy_writes)
+    wrong = [
+        f"{label}: yours {mine}, the cost table's {theirs}"
+        for label, mine, theirs in zip(labels, got[:3], wanted, strict=True)
+        if mine != theirs
+    ]
+    metrics = result.metrics
+    assert not wrong, (
+        f"{where}: " + "; ".join(wrong) + f". Your run sent {metrics.messages}, forced "
+        f"{metrics.forced_writes} and wrote lazily {metrics.lazy_writes}. Under presumed abort "
+        "nobody forces an abort record and nobody acknowledges an abort; commits are "
+        "forced and acknowledged as before, and the coordinator ends them with a lazy record"
+    )
+
+
+def pa_commit_cost(classes: Any, *, sizes: Iterable[int] = (3,)) -> None:
+    """A commit costs what the cost table says: 4n messages, 2n + 1 forced writes."""
+    for n in sizes:
+        _pa_cost(classes, n, "commit")
+
+
+def pa_abort_cost(classes: Any, *, sizes: Iterable[int] = (3,)) -> None:
+    """An abort (the last participant votes no) costs 3n - 1 messages, n - 1 forced."""
+    for n in sizes:
+        _pa_cost(classes, n, "abort")
+
+
+def pa_safety(classes: Any, *, participants: int = 2, crashes: int = 1) -> None:
+    """AC1-AC4 under crash-recovery, every schedule, with both outcomes reachable."""
+    from dtcourse import commit
+    from dtcourse.actors import ActorSystem
+    from dtcourse.checker import check
+    from dtcourse.errors import ModelError
+    from dtcourse.network import Faults
+
+    nodes = _pa_nodes(classes, participants, ["any"] * participants)
+    where = f"model checking {participants} participants, {crashes} crash(es) with recovery"
+    try:
+        system = ActorSystem(
+            nodes,
+            faults=Faults(crashes=crashes, recover=True),
+            participants=[n.name for n in nodes[1:]],
+            properties=(*commit.safety_properties(), *commit.outcomes()),
+        )
+        result = check(system, max_states=100_000)
+    except ModelError as error:
+        raise AssertionError(f"{where}: {error}") from None
+    for violation in result.violations:
+        if violation.path is None:
+            raise AssertionError(f"{where}: no run reaches '{violation.property}'")
+        from dtcourse.exercises.commitruns import trace_text
+
+        raise AssertionError(
+            f"{where}: '{violation.property}' is violated; the shortest run:\n"
+            + trace_text(system, violation.path)
+        )
+    assert result.complete, f"{where}: the search did not finish ({result.reason})"
+
+
+# ---------------------------------------------------------------------------------------
+# p3.cheapest_commit: a structured answer, judged against the simulated cost table.
+
+PRESUMPTIONS = ("presumed nothing", "presumed abort", "presumed commit")
+VISIBLE_WORKLOADS: tuple[dict[str, Any], ...] = ({"participants": 3, "abort_rate": 0.1},)
+
+
+def _answers(choose: Any, workloads: Iterable[dict[str, Any]] | None):
+    from dtcourse.costs import expected_forced_writes
+
+    for workload in workloads or VISIBLE_WORKLOADS:
+        try:
+            answer = choose(dict(workload))
+        except (AssertionError, NotImplementedError):
+            raise
+        except Exception as error:
+            raise AssertionError(
+                f"choose({workload}) raised {type(error).__name__}: {error}"
+            ) from None
+        assert isinstance(answer, dict) and {"variant", "forced_writes"} <= set(answer), (
+            f"choose({workload}) returned {answer!r}; return a dict with keys 'variant' and "
+            "'forced_writes'"
+        )
+        assert answer["variant"] in PRESUMPTIONS, (
+            f"choose({workload}): variant {answer['variant']!r} is not one of "
+            f"{', '.join(PRESUMPTIONS)}"
+        )
+        n, rate = workload["participants"], workload["abort_rate"]
+        table = {v: expected_forced_writes(v, n, rate) for v in PRESUMPTIONS}
+        yield workload, answer, table
+
+
+def optimization_expected(choose: Any, *, workloads: Iterable[dict[str, Any]] | None = None):
+    """The expected forced writes per transaction of the chosen variant are right."""
+    for workload, answer, table in _answers(choose, workloads):
+        value = answer["forced_writes"]
+        want = table[answer["variant"]]
+        assert isinstance(value, int | float) and abs(value - want) < 1e-6, (
+            f"choose({workload}): {answer['variant']} forces {want:g} records per "
+            f"transaction on average, you said {value!r}; weigh the commit and abort costs "
+            "by how often each happens"
+        )
+
+
+def optimization_choice(choose: Any, *, workloads: Iterable[dict[str, Any]] | None = None):
+    """The chosen variant has the fewest expected forced writes for the workload."""
+    for workload, answer, table in _answers(choose, workloads):
+        best = min(table.values())
+        assert table[answer["variant"]] <= best + 1e-9, (
+            f"choose({workload}): {answer['variant']} forces {table[answer['variant']]:g} "
+            f"records per transaction, but another presumption forces only {best:g}; compare "
+            "the lines of the plot at this abort rate"
+        )
+
+
 EXERCISES: tuple[Exercise, ...] = (
+    Exercise(
+        "p3.presumed_abort",
+        (
+            ("commit cost", pa_commit_cost),
+            ("abort cost", pa_abort_cost),
+            ("safety", pa_safety),
+        ),
+    ),
+    Exercise(
+        "p3.cheapest_commit",
+        (("expected", optimization_expected), ("choice", optimization_choice)),
+    ),
     Exercise(
         "p3.saga",
         (
