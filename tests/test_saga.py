@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dtcourse.costs_table import VARIANTS, cost, cost_rows, cost_table
 from dtcourse.errors import DTCourseError
 from dtcourse.saga import (
     COMMITTED,
@@ -156,61 +155,3 @@ def test_the_anomaly_is_an_outcome_no_serial_order_gives():
     serial = serial_outcomes(sagas, stores=DEMO_STORES, failing={"o1": "charge_card"})
     assert len(serial) == 2
     assert all(outcome["o2"] == COMMITTED for outcome in serial.values())
-
-
-# --- the cost table ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("n", range(1, 9))
-def test_costs_match_the_formulas_derived_in_the_reading(n):
-    assert (cost("presumed nothing", n).messages, cost("presumed nothing", n).forced_writes) == (
-        4 * n,
-        2 * n + 1,
-    )
-    pn_abort = cost("presumed nothing", n, "abort")
-    assert (pn_abort.messages, pn_abort.forced_writes) == (4 * n - 2, 2 * n - 1)
-    pa = cost("presumed abort", n)
-    assert (pa.messages, pa.forced_writes) == (4 * n, 2 * n + 1)
-    pa_abort = cost("presumed abort", n, "abort")
-    assert (pa_abort.messages, pa_abort.forced_writes) == (3 * n - 1, n - 1)
-    pc = cost("presumed commit", n)
-    assert (pc.messages, pc.forced_writes, pc.lazy_writes) == (3 * n, n + 2, n)
-    ro = cost("read-only", n)
-    assert (ro.messages, ro.forced_writes, ro.lazy_writes) == (2 * n, 0, 0)
-    for k in range(n):
-        mixed = cost("presumed abort", n, read_only=k)
-        assert (mixed.messages, mixed.forced_writes) == (2 * k + 4 * (n - k), 2 * (n - k) + 1)
-
-
-def test_presumed_commit_trades_commit_savings_for_abort_costs():
-    for n in range(2, 9):
-        pa, pc = cost("presumed abort", n), cost("presumed commit", n)
-        assert pa.messages - pc.messages == n
-        assert pa.forced_writes - pc.forced_writes == n - 1
-        assert (
-            cost("presumed commit", n, "abort").forced_writes
-            > cost("presumed abort", n, "abort").forced_writes
-        )
-
-
-def test_cost_table_has_every_variant_outcome_and_size():
-    frame = cost_table(range(1, 4))
-    assert set(frame["variant"]) == set(VARIANTS)
-    assert len(frame) == len(cost_rows(range(1, 4))) == 3 * 7
-    assert list(frame.columns[:3]) == ["variant", "outcome", "participants"]
-
-
-@pytest.mark.parametrize(
-    ("args", "kwargs", "message"),
-    [
-        (("two-phase", 3), {}, "unknown variant"),
-        (("presumed abort", 0), {}, "at least 1"),
-        (("presumed abort", 3, "maybe"), {}, "unknown outcome"),
-        (("read-only", 3, "abort"), {}, "nothing to abort"),
-        (("presumed abort", 3), {"read_only": 3}, "read_only must be"),
-        (("presumed commit", 3), {"read_only": 1}, "presumed abort commits only"),
-    ],
-)
-def test_bad_cost_queries_say_what_to_do(args, kwargs, message):
-    with pytest.raises(DTCourseError, match=message):
-        cost(*args, **kwargs)
