@@ -187,8 +187,6 @@ from dtcourse.viz import plot_metrics, sequence_diagram, state_diagram
 # because a participant might still ask. Real systems collect ACKs so that the coordinator
 # can forget and keep its log short. The reference coordinator also forces a *start* record
 # naming the participants before it sends PREPARE, as presumed-nothing implementations do.
-#
-# <!-- figure: sequence diagram of a committing 2PC run with two participants, forced writes marked on the lifelines -->
 
 # %% [markdown]
 # ### Hands-on: a commit, and a run with crashes and lost messages
@@ -350,8 +348,6 @@ plt.show()
 # AC1. They must wait for the coordinator to recover, holding their locks all the while. A
 # protocol in which a live process must wait for a failed one to recover is called
 # **blocking**, and 2PC is blocking.
-#
-# <!-- figure: sequence diagram of the blocking scenario: both participants vote YES, the coordinator forces commit and crashes before sending; P1 and P2 time out, ask each other, and remain uncertain -->
 #
 # This is not a weakness of this particular protocol. Bernstein, Hadzilacos and Goodman
 # prove that if communication failures or total failures (all processes down at once) are
@@ -821,8 +817,6 @@ verify("p2.blocking", "participants", blocking_answer)
 # | prepared (uncertain) | working, prepared, pre-committed, aborted | ok (no commit) | ok (no commit) |
 # | pre-committed (committable) | prepared, pre-committed, committed | ok (no abort) | committable, so ok |
 # | committed | pre-committed, committed | ok | ok |
-#
-# <!-- figure: state diagrams of a 2PC participant and a 3PC participant side by side; in 2PC "prepared" has edges to both committed and aborted, in 3PC the pre-committed buffer state separates prepared from committed -->
 
 # %% [markdown]
 # ### The protocol
@@ -1366,8 +1360,26 @@ print("global detector:", detect(sites, started))
 # CPU or disk, decides throughput. This is why so much optimization work targets the number
 # of round trips and forced writes (Phase 3) and why contended workloads are often
 # redesigned instead.
-#
-# <!-- figure: plot of maximum commits per second on a single hot row against one-way network delay, for 2PC with f = 1 ms, log-scaled -->
+
+# %%
+# The table as a curve: a participant holds its locks for 2d + 3f under 2PC.
+import numpy as np
+
+from dtcourse.viz import CourseFigure
+
+forced_write = 0.001  # f: one forced log write, in seconds
+one_way = np.logspace(-4.3, -1.3, 60)  # d: 50 microseconds to 50 ms
+hold_2pc = 2 * one_way + 3 * forced_write
+figure = CourseFigure(figsize=(6.5, 3.6))
+axes = figure.add_subplot()
+axes.loglog(one_way * 1000, 1 / hold_2pc, label="2PC: lock held 2d + 3f")
+axes.axhline(1 / forced_write, color="grey", linestyle="--", label="one database: f")
+axes.set_xlabel("one-way network delay d (ms)")
+axes.set_ylabel("commits/s on one hot row (max)")
+axes.set_title("A hot row under 2PC: the lock-hold time caps throughput")
+axes.legend()
+figure.tight_layout()
+figure
 
 # %% [markdown]
 # ### The case for avoiding them
