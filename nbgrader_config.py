@@ -10,8 +10,9 @@ c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 _root = Path(__file__).resolve().parent
 c.CourseDirectory.root = str(_root)
-c.CourseDirectory.course_id = "dtcourse"
 c.CourseDirectory.db_url = f"sqlite:///{_root / 'gradebook.db'}"
+# No course_id: students get notebooks through `dtcourse lab`, not nbgrader's exchange, and
+# without one nbgrader does not probe (and complain about) an exchange folder.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
 
 # What a student gets where a solution was.
