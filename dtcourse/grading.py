@@ -141,6 +141,14 @@ def grade(
             student = folder.parent.name
             if wanted is None or student in wanted:
                 jobs.append((student, assignment, folder))
+    with Gradebook(api.coursedir.db_url) as gradebook:
+        known = {assignment.name for assignment in gradebook.assignments}
+    unknown = sorted({assignment for _, assignment, _ in jobs} - known)
+    if unknown:
+        raise GradingError(
+            f"the gradebook has no {', '.join(unknown)}: run `dtcourse build` first, "
+            "which records each phase's graded cells"
+        )
     if not jobs:
         raise GradingError(
             f"no submissions found under {root / 'submitted'}: expected "

@@ -134,3 +134,10 @@ def test_grading_with_no_submissions_says_where_they_go(tmp_path):
 def test_the_feedback_holds_no_hidden_test(course):
     page = next((course / "feedback" / "alice" / "a1").glob("*.html")).read_text()
     assert "double(21)" not in page
+
+
+def test_grading_before_any_build_says_to_build_first(tmp_path):
+    shutil.copy(course_root() / "nbgrader_config.py", tmp_path)
+    nbformat.write(_source(), _path(tmp_path, "submitted", "bob"))
+    with pytest.raises(GradingError, match="run `dtcourse build` first"):
+        grade(tmp_path, ["a1"], report=lambda line: None)
