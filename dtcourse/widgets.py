@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from dtcourse.errors import DTCourseError
+from dtcourse.trace import Trace
+
 if TYPE_CHECKING:
     from dtcourse.progress import ChecklistStatus, ProgressStore
     from dtcourse.syllabus import Phase, Reference, Resource, Syllabus
@@ -576,3 +579,59 @@ def _link(text: str, url: str | None) -> str:
 def _css_name(item_id: str) -> str:
     """An item id as a CSS class fragment (ids contain dots)."""
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in item_id)
+
+
+def trace_viewer(trace: Trace) -> TraceViewer:
+    """Step through a trace (a simulation or a counterexample) one event at a time."""
+    return TraceViewer(trace)
+
+
+class TraceViewer(widgets.VBox):
+    """A slider over a trace's events: the text sequence diagram up to the chosen event.
+
+    Reading a counterexample one step at a time is how students find the step where the
+    protocol went wrong; the text form keeps every step on screen without scrolling images.
+    """
+
+    def __init__(self, trace: Trace) -> None:
+        if not isinstance(trace, Trace) or not trace.events:
+            raise DTCourseError(
+                "trace_viewer needs a Trace with at least one event, e.g. simulate(...).trace "
+                "or system.trace_of(result.blocking)"
+            )
+        self.trace = trace
+        last = len(trace.events) - 1
+        self.slider = widgets.IntSlider(
+            value=last, min=0, max=last, description="event", continuous_update=True,
+            layout=widgets.Layout(width="95%"),
+        )  # fmt: skip
+        self.back = widgets.Button(description="◀", layout=widgets.Layout(width="3em"))
+        self.forward = widgets.Button(description="▶", layout=widgets.Layout(width="3em"))
+        self.caption = widgets.HTML()
+        self.diagram = widgets.HTML()
+        self.back.on_click(lambda _: self._step(-1))
+        self.forward.on_click(lambda _: self._step(+1))
+        self.slider.observe(lambda _: self._show(), names="value")
+        controls = widgets.HBox([self.back, self.slider, self.forward])
+        super().__init__([controls, self.caption, self.diagram], layout=_panel_layout())
+        self._show()
+
+    def _step(self, delta: int) -> None:
+        self.slider.value = min(max(self.slider.value + delta, 0), self.slider.max)
+
+    def _show(self) -> None:
+        from dtcourse.seqtext import text_sequence
+
+        upto = self.slider.value + 1
+        shown = Trace(self.trace.nodes, self.trace.events[:upto])
+        lines = text_sequence(shown).splitlines()
+        event = self.trace.events[upto - 1]
+        self.caption.value = (
+            f"<b>event {event.index}</b> of {len(self.trace.events)}, "
+            f"t={event.time:g}: {html.escape(lines[-1].strip())}"
+        )
+        self.diagram.value = (
+            "<pre style='font-size: 12px; line-height: 1.25; margin: 0'>"
+            + html.escape("\n".join(lines))
+            + "</pre>"
+        )

@@ -352,3 +352,34 @@ def test_repr_is_short_and_names_the_store(store: ProgressStore) -> None:
     assert repr(listing) == f"ResourceList('phase2', 3 resources, store={str(store.path)!r})"
     # ipywidgets cuts the plain-text form at 110 characters.
     assert board._repr_mimebundle_()["text/plain"].startswith(repr(board)[:100])
+
+
+def test_trace_viewer_steps_through_a_simulation():
+    from dtcourse.protocols import build
+    from dtcourse.sim import Fault, simulate
+    from dtcourse.widgets import trace_viewer
+
+    result = simulate(build("2pc", 2), seed=3, faults=[Fault(1.5, "crash", "C")])
+    viewer = trace_viewer(result.trace)
+    events = result.trace.events
+    assert viewer.slider.max == len(events) - 1
+    assert viewer.slider.value == viewer.slider.max  # the whole run first
+    viewer.slider.value = 0
+    assert viewer.diagram.value.count("\n") == 1  # header and the first event only
+    assert "event 0</b>" in viewer.caption.value
+    viewer.forward.click()
+    assert viewer.slider.value == 1 and "event 1</b>" in viewer.caption.value
+    viewer.back.click()
+    viewer.back.click()  # stops at the first event
+    assert viewer.slider.value == 0
+    crash = next(event.index for event in events if event.kind == "crash")
+    viewer.slider.value = crash
+    assert "CRASHES" in viewer.caption.value
+
+
+def test_trace_viewer_refuses_what_is_not_a_trace():
+    from dtcourse.errors import DTCourseError
+    from dtcourse.widgets import trace_viewer
+
+    with pytest.raises(DTCourseError, match="needs a Trace"):
+        trace_viewer("not a trace")
