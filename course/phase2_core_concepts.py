@@ -222,6 +222,16 @@ display(sequence_diagram(faulty_run.trace, max_events=60,
 display(plot_metrics(faulty_run.trace))
 
 # %% [markdown]
+# The same run, one event at a time: drag the slider (or use the arrows) and watch who
+# knows what after each step. This viewer works for any trace, including the checker's
+# counterexamples below (`trace_viewer(system.trace_of(result.blocking))`).
+
+# %%
+from dtcourse.widgets import trace_viewer
+
+trace_viewer(faulty_run.trace)
+
+# %% [markdown]
 # One run proves little. `chaos` makes many seeded runs with random faults (lost messages,
 # crashes at random times, recovery ten time units later) and counts how they end. 2PC
 # never lets one participant commit while another aborts ("mixed"); "undecided" runs are the
