@@ -24,7 +24,7 @@ The tests hold these counts against a table derived by hand from the protocol ru
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ from dtcourse.errors import DTCourseError
 if TYPE_CHECKING:
     import pandas
 
-    from dtcourse.actors import ActorSystem
+    from dtcourse.actors import ActorSystem, Node
     from dtcourse.sim import SimResult
 
 OUTCOMES: tuple[str, ...] = ("commit", "abort")
@@ -156,6 +156,73 @@ def measure(
         delays=delays,
         decided="/".join(sorted(set(result.decisions.values()))),
     )
+
+
+def run_nodes(
+    coordinator: Callable[[str, tuple[str, ...]], Node],
+    participant: Callable[[str, str, str], Node],
+    participants: int,
+    outcome: str = "commit",
+) -> SimResult:
+    """The failure-free run of any coordinator and participant classes, so a protocol
+    written outside the catalogue is counted exactly as the table's variants are.
+
+    The nodes are built as the catalogue's are: ``coordinator("C", ("P1", ..., "Pn"))``
+    and ``participant("Pi", "C", vote)``, every vote yes, or for an abort the last one no.
+    The result is returned as it is, broken properties included: judging it is the caller's
+    business. Errors raised by the classes' own code propagate.
+    """
+    from dtcourse import commit
+    from dtcourse.actors import ActorSystem
+
+    _check_participants(participants)
+    votes = votes_for("presumed nothing", participants, outcome)
+    names = tuple(f"P{i}" for i in range(1, participants + 1))
+    nodes = [
+        coordinator("C", names),
+        *(participant(name, "C", vote) for name, vote in zip(names, votes, strict=True)),
+    ]
+    system = ActorSystem(
+        nodes, timing="perfect", participants=names, properties=commit.safety_properties()
+    )
+    return failure_free(system)
+
+
+def measure_nodes(
+    coordinator: Callable[[str, tuple[str, ...]], Node],
+    participant: Callable[[str, str, str], Node],
+    participants: int,
+    outcome: str = "commit",
+    *,
+    label: str = "yours",
+) -> Cost:
+    """``measure`` for node classes of one's own (see ``run_nodes``); ``label`` names them
+    in the ``variant`` column. A run that breaks atomicity is refused, not counted."""
+    result = run_nodes(coordinator, participant, participants, outcome)
+    if not result.ok:
+        raise DTCourseError(
+            f"{label}: the failure-free {outcome} run broke {', '.join(result.violations)}; "
+            "fix the nodes before counting their costs"
+        )
+    messages, forced, lazy, delays = totals(result)
+    return Cost(
+        variant=label,
+        outcome=outcome,
+        participants=participants,
+        read_only=0,
+        messages=messages,
+        forced_writes=forced,
+        lazy_writes=lazy,
+        delays=delays,
+        decided="/".join(sorted(set(result.decisions.values()))),
+    )
+
+
+def _check_participants(participants: object) -> None:
+    if isinstance(participants, bool) or not isinstance(participants, int) or participants < 1:
+        raise DTCourseError(
+            f"participants must be a whole number of at least 1, not {participants!r}"
+        )
 
 
 def expected_forced_writes(variant: str, participants: int, abort_rate: float) -> float:

@@ -164,3 +164,72 @@ def test_writes_by_node_shows_where_the_forced_writes_land():
 def test_bad_requests_say_what_to_do(call, match):
     with pytest.raises(DTCourseError, match=match):
         call()
+
+
+# -- counting node classes of one's own --------------------------------------------------
+
+
+def _variant_classes(presumption: str):
+    """The catalogue's R* nodes behind the constructors ``run_nodes`` calls."""
+    from dtcourse.protocols import variants
+
+    def coordinator(name, participants):
+        return variants.Coordinator(name, participants, presumption)
+
+    def participant(name, coordinator, vote):
+        return variants.Participant(name, coordinator, presumption, vote)
+
+    return coordinator, participant
+
+
+@pytest.mark.parametrize("presumption", ["nothing", "abort", "commit"])
+@pytest.mark.parametrize("outcome", ["commit", "abort"])
+@pytest.mark.parametrize("n", [1, 3])
+def test_measure_nodes_counts_classes_as_measure_counts_the_variant(presumption, outcome, n):
+    mine = costs.measure_nodes(*_variant_classes(presumption), n, outcome, label="mine")
+    table = costs.measure(f"presumed {presumption}", n, outcome)
+    assert mine.variant == "mine" and mine.decided == outcome
+    assert (mine.messages, mine.forced_writes, mine.lazy_writes, mine.delays) == (
+        table.messages,
+        table.forced_writes,
+        table.lazy_writes,
+        table.delays,
+    )
+
+
+def test_run_nodes_builds_the_tables_names_and_votes():
+    seen = []
+
+    def participant(name, coordinator, vote):
+        seen.append((name, coordinator, vote))
+        return _variant_classes("abort")[1](name, coordinator, vote)
+
+    result = costs.run_nodes(_variant_classes("abort")[0], participant, 3, "abort")
+    assert seen == [("P1", "C", "yes"), ("P2", "C", "yes"), ("P3", "C", "no")]
+    assert result.ok and set(result.decisions.values()) == {"abort"}
+
+
+def test_measure_nodes_refuses_a_run_that_breaks_atomicity():
+    from dtcourse.protocols import variants
+
+    class CommitsAnyway(variants.Coordinator):
+        """Commits as soon as the first vote arrives, whatever it says."""
+
+        def on_message(self, state, src, msg, out):
+            if isinstance(msg, variants.Vote) and state.phase == "collecting":
+                return self.decide(state, "commit", out)
+            return super().on_message(state, src, msg, out)
+
+    participant = _variant_classes("abort")[1]
+    result = costs.run_nodes(CommitsAnyway, participant, 2, "abort")
+    assert not result.ok
+    with pytest.raises(DTCourseError, match="broke AC"):
+        costs.measure_nodes(CommitsAnyway, participant, 2, "abort")
+
+
+@pytest.mark.parametrize(
+    ("n", "outcome", "match"), [(0, "commit", "at least 1"), (2, "x", "outcome")]
+)
+def test_measure_nodes_bad_requests_say_what_to_do(n, outcome, match):
+    with pytest.raises(DTCourseError, match=match):
+        costs.measure_nodes(*_variant_classes("abort"), n, outcome)
