@@ -1010,52 +1010,345 @@ plot_costs(by_rate, x="abort rate (%)", y="forced_writes")
 # %% [markdown]
 # ### The exercise: presumed abort
 #
-# Turn Phase 2's coordinator and participant into **presumed abort**, with the
-# acknowledgements and the end record that the cost table counts. The rules, from the
-# reading:
-#
-# - the coordinator sends `Prepare()` to every participant; a participant forces a
-#   `"prepared"` record before answering `Vote("yes")`; a participant that votes no
-#   answers `Vote("no")`, aborts alone and writes nothing;
-# - on a commit the coordinator **forces** `"commit"`, sends `Commit()`, and each
-#   participant **forces** `"commit"` before answering `Ack()`; when every acknowledgement
-#   is in, the coordinator writes `"end"` **lazily** and forgets;
-# - on an abort nobody forces anything: the coordinator writes `"abort"` lazily and sends
-#   `Abort()` to every participant that did not vote no, which write `"abort"` lazily and
-#   **do not acknowledge**;
-# - a coordinator that knows nothing about the transaction answers an `Inquiry()` with
-#   `Abort()`; an in-doubt participant asks with `Inquiry()` when its timer fires and
-#   after a recovery.
-#
-# Use the message classes imported below and the `Node` and `Out` interface of Phase 2;
-# the constructors are `PresumedAbortCoordinator(name, participants)` and
-# `PresumedAbortParticipant(name, coordinator, vote)`, with `vote` one of `"yes"`, `"no"`
-# or `"any"`. The checks count your run's messages and writes against the cost table for a
-# commit (3 points) and an abort (3 points), and model-check AC1 to AC4 under crash and
-# recovery (4 points).
+# Here is two-phase commit **presumed nothing**, the first row of the cost table, written
+# out in full as actor nodes with the `Node` and `Out` interface of Phase 2. Compared with
+# Phase 2's 2PC it has what the reading counts: participants **acknowledge** the decision,
+# and the coordinator forgets the transaction with a **lazy** *end* record once every
+# acknowledgement is in. Every decision record is **forced**, at the coordinator and at
+# each participant that prepared. A participant that votes no aborts alone and writes
+# nothing; a prepared participant that hears nothing asks with `Inquiry()`. Read it with
+# the rules of the presumed abort section above at hand; the message classes come from the
+# package.
 
 # %%
-from dtcourse.actors import Node, Out  # noqa: F401 (for your classes)
-from dtcourse.protocols.variants import Abort, Ack, Commit, Inquiry, Prepare, Vote  # noqa: F401
+from dataclasses import dataclass, replace
+
+from dtcourse.actors import Node, Out  # noqa: F401 (Out: what every handler's `out` is)
+from dtcourse.protocols.variants import Abort, Ack, Commit, Inquiry, Prepare, Vote
+
+
+def decision_message(decision):
+    return Commit() if decision == "commit" else Abort()
+
+
+@dataclass(frozen=True)
+class CoordinatorState:
+    phase: str  # "collecting", "commit", "abort" or "forgotten"
+    yes: frozenset = frozenset()  # who voted yes so far
+    pending: frozenset = frozenset()  # who still owes an acknowledgement
+
+
+class PresumedNothingCoordinator(Node):
+    def __init__(self, name, participants):
+        super().__init__(name)
+        self.participants = frozenset(participants)
+
+    def on_start(self, out):
+        out.broadcast(self.participants, Prepare())
+        out.set_timer("votes", waiting_on=self.participants)
+        return CoordinatorState("collecting")
+
+    def on_message(self, state, src, msg, out):
+        match msg:
+            case Vote("yes") if state.phase == "collecting":
+                yes = state.yes | {src}
+                if yes == self.participants:
+                    return self.decide("commit", self.participants, out)
+                return replace(state, yes=yes)
+            case Vote("no") if state.phase == "collecting":
+                # The no voter has aborted on its own: only the others need telling.
+                return self.decide("abort", self.participants - {src}, out)
+            case Ack() if src in state.pending:
+                if state.pending != {src}:
+                    return replace(state, pending=state.pending - {src})
+                out.log("end", force=False)  # everyone knows the outcome: forget it
+                return CoordinatorState("forgotten")
+            case Inquiry() if state.phase in ("commit", "abort"):
+                out.send(src, decision_message(state.phase))
+        return state
+
+    def on_timeout(self, state, timer, out):
+        if timer == "votes" and state.phase == "collecting":
+            return self.decide("abort", self.participants, out)  # a vote is missing
+        return state
+
+    def decide(self, decision, tell, out):
+        out.log(decision, force=True)  # on disk before anyone hears of it
+        out.decide(decision)
+        out.cancel_timer("votes")
+        out.broadcast(tell, decision_message(decision))
+        if not tell:  # nobody to wait for
+            out.log("end", force=False)
+            return CoordinatorState("forgotten")
+        return CoordinatorState(decision, pending=frozenset(tell))
+
+    def on_recover(self, log, out):
+        if "end" in log:
+            return CoordinatorState("forgotten")
+        for decision in ("commit", "abort"):
+            if decision in log:
+                # Who had acknowledged was not on disk: tell everyone again.
+                out.decide(decision)
+                out.broadcast(self.participants, decision_message(decision))
+                return CoordinatorState(decision, pending=self.participants)
+        # Crashed before deciding: nobody can have committed. Abort, on disk, to everyone.
+        return self.decide("abort", self.participants, out)
+
+
+@dataclass(frozen=True)
+class ParticipantState:
+    phase: str  # "working", "prepared", "commit" or "abort"
+
+
+class PresumedNothingParticipant(Node):
+    def __init__(self, name, coordinator, vote="yes"):
+        super().__init__(name)
+        self.coordinator = coordinator
+        self.vote = vote  # "yes", "no", or "any": may also abort on its own before voting
+
+    def on_start(self, out):
+        waiting_on = () if self.vote == "any" else (self.coordinator,)
+        out.set_timer("prepare", waiting_on=waiting_on)
+        return ParticipantState("working")
+
+    def on_message(self, state, src, msg, out):
+        match msg, state.phase:
+            case Prepare(), "working":
+                out.cancel_timer("prepare")
+                if self.vote == "no":
+                    out.vote("no")
+                    out.decide("abort")  # aborts alone; it never prepared, so writes nothing
+                    out.send(src, Vote("no"))
+                    return ParticipantState("abort")
+                out.log("prepared", force=True)  # a yes vote is a promise: on disk first
+                out.vote("yes")
+                out.send(src, Vote("yes"))
+                out.set_timer("decision", waiting_on=(self.coordinator,))
+                return ParticipantState("prepared")
+            case Commit(), "prepared":
+                return self.learn(state, "commit", src, out)
+            case Abort(), "prepared" | "working":
+                return self.learn(state, "abort", src, out)
+            case (Commit(), "commit") | (Abort(), "abort"):
+                out.send(src, Ack())  # a recovered coordinator asks again
+        return state
+
+    def learn(self, state, decision, src, out):
+        if state.phase == "prepared":
+            out.log(decision, force=True)
+        out.decide(decision)
+        out.cancel_timer("prepare")
+        out.cancel_timer("decision")
+        out.send(src, Ack())  # the coordinator may forget once everyone has acknowledged
+        return ParticipantState(decision)
+
+    def on_timeout(self, state, timer, out):
+        if timer == "prepare" and state.phase == "working":
+            out.decide("abort")  # not voted yet: free to abort alone
+            return ParticipantState("abort")
+        if timer == "decision" and state.phase == "prepared":
+            out.send(self.coordinator, Inquiry())  # in doubt: ask, and ask again later
+            out.set_timer("decision", waiting_on=(self.coordinator,))
+        return state
+
+    def on_recover(self, log, out):
+        for decision in ("commit", "abort"):
+            if decision in log:
+                out.decide(decision)
+                return ParticipantState(decision)
+        if "prepared" not in log:
+            out.decide("abort")  # never voted yes: free to abort
+            return ParticipantState("abort")
+        out.send(self.coordinator, Inquiry())  # in doubt: only the coordinator knows
+        out.set_timer("decision", waiting_on=(self.coordinator,))
+        return ParticipantState("prepared")
+
+
+# %% [markdown]
+# The checks count your classes the way the cost table counts the package's variants:
+# `measure_nodes` runs a coordinator `C` and participants `P1` to `Pn` once, without
+# faults, and counts. The code above costs exactly what the table's presumed-nothing row
+# says:
+
+# %%
+from dtcourse.costs import measure, measure_nodes
+
+for outcome in ("commit", "abort"):
+    ours = measure_nodes(PresumedNothingCoordinator, PresumedNothingParticipant, 3, outcome)
+    row = measure("presumed nothing", 3, outcome)
+    print(f"presumed nothing {outcome:<6} n=3: {ours.messages} messages and "
+          f"{ours.forced_writes} forced writes (the table: {row.messages} and "
+          f"{row.forced_writes})")
+
+# %% [markdown]
+# #### Your task
+#
+# Copy the two classes into the cell below and change them into **presumed abort**, as the
+# reading derives it:
+#
+# - the coordinator writes **no abort record at all** (neither forced nor lazy): it sends
+#   `Abort()` to every participant that did not vote no and **forgets** the transaction at
+#   once, since there are no acknowledgements to wait for;
+# - participants write their abort record **lazily** and **do not acknowledge** an abort;
+# - commits are unchanged: forced at the coordinator and at each participant, acknowledged,
+#   ended by the coordinator's lazy *end* record;
+# - the coordinator answers an `Inquiry()` about a transaction it knows nothing about with
+#   `Abort()`: that is the presumption. After a crash with no commit record on disk, it has
+#   nothing to redo and nobody to tell.
+#
+# Keep the class names and the constructors `PresumedAbortCoordinator(name, participants)`
+# and `PresumedAbortParticipant(name, coordinator, vote)` (`vote` is `"yes"`, `"no"` or
+# `"any"`). You may reuse `CoordinatorState`, `ParticipantState` and `decision_message`
+# from above. Classes built on the package's own nodes in `dtcourse.protocols.variants`
+# are refused: the point is to write the handlers. The checks compare your run's messages
+# and forced writes with the cost table for a commit (3 points, 4n and 2n + 1) and an
+# abort with one no vote (3 points, 3n - 1 and n - 1), and model-check every schedule
+# under crash and recovery (4 points): AC1 to AC4 always, and AC5, every participant
+# decides once failures stop.
 
 # %% dtcourse={"solution": "p3.presumed_abort"}
-### BEGIN SOLUTION
-from dtcourse.protocols import variants as _variants
-
-
-class PresumedAbortCoordinator(_variants.Coordinator):
-    """The package's R* coordinator under presumed abort."""
-
+class PresumedAbortCoordinator(Node):
     def __init__(self, name, participants):
-        super().__init__(name, participants, "abort")
+        super().__init__(name)
+        self.participants = frozenset(participants)
+
+    def on_start(self, out):
+        ### BEGIN SOLUTION
+        out.broadcast(self.participants, Prepare())
+        out.set_timer("votes", waiting_on=self.participants)
+        return CoordinatorState("collecting")
+        ### END SOLUTION
+
+    def on_message(self, state, src, msg, out):
+        ### BEGIN SOLUTION
+        match msg:
+            case Vote("yes") if state.phase == "collecting":
+                yes = state.yes | {src}
+                if yes == self.participants:
+                    return self.decide("commit", self.participants, out)
+                return replace(state, yes=yes)
+            case Vote("no") if state.phase == "collecting":
+                return self.decide("abort", self.participants - {src}, out)
+            case Ack() if src in state.pending:
+                if state.pending != {src}:
+                    return replace(state, pending=state.pending - {src})
+                out.log("end", force=False)  # every participant has the commit: forget it
+                return CoordinatorState("forgotten")
+            case Inquiry() if state.phase == "commit":
+                out.send(src, Commit())
+            case Inquiry() if state.phase == "forgotten":
+                out.send(src, Abort())  # no information: presumed aborted
+        return state
+        ### END SOLUTION
+
+    def on_timeout(self, state, timer, out):
+        ### BEGIN SOLUTION
+        if timer == "votes" and state.phase == "collecting":
+            return self.decide("abort", self.participants, out)
+        return state
+        ### END SOLUTION
+
+    def decide(self, decision, tell, out):
+        ### BEGIN SOLUTION
+        out.decide(decision)
+        out.cancel_timer("votes")
+        if decision == "abort":
+            # No record and no acknowledgements: forgetting the transaction says "abort".
+            out.broadcast(tell, Abort())
+            return CoordinatorState("forgotten")
+        out.log("commit", force=True)  # a lost commit record would turn into an abort
+        out.broadcast(tell, Commit())
+        if not tell:
+            out.log("end", force=False)
+            return CoordinatorState("forgotten")
+        return CoordinatorState("commit", pending=frozenset(tell))
+        ### END SOLUTION
+
+    def on_recover(self, log, out):
+        ### BEGIN SOLUTION
+        if "commit" in log and "end" not in log:
+            out.decide("commit")
+            out.broadcast(self.participants, Commit())
+            return CoordinatorState("commit", pending=self.participants)
+        return CoordinatorState("forgotten")  # ended, or never committed: presumed abort
+        ### END SOLUTION
 
 
-class PresumedAbortParticipant(_variants.Participant):
-    """The package's R* participant under presumed abort."""
-
+class PresumedAbortParticipant(Node):
     def __init__(self, name, coordinator, vote="yes"):
-        super().__init__(name, coordinator, "abort", vote)
-### END SOLUTION
+        super().__init__(name)
+        self.coordinator = coordinator
+        self.vote = vote
+
+    def on_start(self, out):
+        ### BEGIN SOLUTION
+        waiting_on = () if self.vote == "any" else (self.coordinator,)
+        out.set_timer("prepare", waiting_on=waiting_on)
+        return ParticipantState("working")
+        ### END SOLUTION
+
+    def on_message(self, state, src, msg, out):
+        ### BEGIN SOLUTION
+        match msg, state.phase:
+            case Prepare(), "working":
+                out.cancel_timer("prepare")
+                if self.vote == "no":
+                    out.vote("no")
+                    out.decide("abort")
+                    out.send(src, Vote("no"))
+                    return ParticipantState("abort")
+                out.log("prepared", force=True)  # a yes vote is a promise: on disk first
+                out.vote("yes")
+                out.send(src, Vote("yes"))
+                out.set_timer("decision", waiting_on=(self.coordinator,))
+                return ParticipantState("prepared")
+            case Commit(), "prepared":
+                return self.learn(state, "commit", src, out)
+            case Abort(), "prepared" | "working":
+                return self.learn(state, "abort", src, out)
+            case Commit(), "commit":
+                out.send(src, Ack())  # a recovered coordinator asks again
+        return state
+        ### END SOLUTION
+
+    def learn(self, state, decision, src, out):
+        ### BEGIN SOLUTION
+        if state.phase == "prepared":
+            # A lost abort record costs nothing: in doubt again, the participant asks and
+            # hears "abort". A lost commit record after the ACK would be fatal.
+            out.log(decision, force=decision == "commit")
+        out.decide(decision)
+        out.cancel_timer("prepare")
+        out.cancel_timer("decision")
+        if decision == "commit":
+            out.send(src, Ack())  # only a commit is remembered until acknowledged
+        return ParticipantState(decision)
+        ### END SOLUTION
+
+    def on_timeout(self, state, timer, out):
+        ### BEGIN SOLUTION
+        if timer == "prepare" and state.phase == "working":
+            out.decide("abort")
+            return ParticipantState("abort")
+        if timer == "decision" and state.phase == "prepared":
+            out.send(self.coordinator, Inquiry())  # in doubt: ask, and ask again later
+            out.set_timer("decision", waiting_on=(self.coordinator,))
+        return state
+        ### END SOLUTION
+
+    def on_recover(self, log, out):
+        ### BEGIN SOLUTION
+        for decision in ("commit", "abort"):
+            if decision in log:
+                out.decide(decision)
+                return ParticipantState(decision)
+        if "prepared" not in log:
+            out.decide("abort")
+            return ParticipantState("abort")
+        out.send(self.coordinator, Inquiry())  # in doubt: only the coordinator knows
+        out.set_timer("decision", waiting_on=(self.coordinator,))
+        return ParticipantState("prepared")
+        ### END SOLUTION
 
 # %%
 dtcourse.check("p3.presumed_abort", (PresumedAbortCoordinator, PresumedAbortParticipant))

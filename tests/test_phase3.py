@@ -1,5 +1,6 @@
-"""Phase 3: the saga exercise's checks give partial credit where it is due, and the
-notebook builds, runs and grades (reference full marks, stub zero, partial in between)."""
+"""Phase 3: the saga and presumed abort exercises' checks give partial credit where it is
+due, and the notebook builds, runs and grades (reference full marks, stub zero, partial in
+between)."""
 
 from __future__ import annotations
 
@@ -277,17 +278,13 @@ _PARTIAL = """def run_saga(saga, services, log):
 
 _PARTIALS = {
     "p3-saga-solution1": _PARTIAL,
-    "p3-presumed_abort-solution1": """from dtcourse.protocols import variants as _variants
+    # the presumed-nothing code copied without a change
+    "p3-presumed_abort-solution1": """class PresumedAbortCoordinator(PresumedNothingCoordinator):
+    pass
 
 
-class PresumedAbortCoordinator(_variants.Coordinator):
-    def __init__(self, name, participants):
-        super().__init__(name, participants, "nothing")
-
-
-class PresumedAbortParticipant(_variants.Participant):
-    def __init__(self, name, coordinator, vote="yes"):
-        super().__init__(name, coordinator, "nothing", vote)
+class PresumedAbortParticipant(PresumedNothingParticipant):
+    pass
 """,
     "p3-cheapest_commit-solution1": """def choose(workload):
     n, rate = workload["participants"], workload["abort_rate"]
@@ -325,8 +322,8 @@ def test_round_trip_reference_full_stub_zero_partial_between(course):
     for score in report.scores:
         totals[score.student] += score.score
     print({student: f"{seconds:.1f} s" for (student, _), seconds in report.seconds.items()})
-    # partial: saga 7 of 10, presumed nothing passes commit cost and safety (7 of 10), the
-    # right presumption with a commit-only count (3 of 5)
+    # partial: saga 7 of 10; the presumed-nothing code copied unchanged passes commit cost
+    # and safety (7 of 10); the right presumption with a commit-only count (3 of 5)
     assert totals == {"reference": 25, "stub": 0, "partial": 17}, report.scores
     hidden = re.findall(
         r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
@@ -345,66 +342,220 @@ def test_round_trip_reference_full_stub_zero_partial_between(course):
 # --- p3.presumed_abort and p3.cheapest_commit ------------------------------------------
 
 
-def _node_classes(presumption: str):
+PA_PARTS = ("commit cost", "abort cost", "safety")
+# The hidden tests' harder settings, as the notebook's hidden regions pass them.
+PA_HARDER = {
+    "commit cost": {"sizes": (1, 2, 5)},
+    "abort cost": {"sizes": (1, 2, 5)},
+    "safety": {"participants": 2, "crashes": 2},
+}
+
+
+def _stubbed(source: str) -> str:
+    """A solution cell as the release shows it: each solution region becomes a stub."""
+    return re.sub(
+        r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION",
+        r"\1# YOUR CODE HERE\n\1raise NotImplementedError()",
+        source,
+        flags=re.S,
+    )
+
+
+@pytest.fixture(scope="module")
+def pa_code() -> dict[str, str]:
+    """The notebook's presumed-nothing cell and the presumed abort solution cell."""
+    notebook = convert(TEXT, load_syllabus())
+    given = next(c.source for c in notebook.cells if "class PresumedNothingCoordinator" in c.source)
+    solution = next(
+        c.source
+        for c in notebook.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "p3-presumed_abort-solution1"
+    )
+    return {"given": given, "solution": solution}
+
+
+def _cells(pa_code: dict[str, str], *, stub: bool = False) -> dict:
+    namespace: dict = {}
+    exec(compile(pa_code["given"], "presumed_nothing", "exec"), namespace)
+    solution = _stubbed(pa_code["solution"]) if stub else pa_code["solution"]
+    exec(compile(solution, "presumed_abort", "exec"), namespace)
+    return namespace
+
+
+def _pa_failing(classes) -> set[str]:
+    failing = set()
+    for part in PA_PARTS:
+        try:
+            verify("p3.presumed_abort", part, classes)
+            verify("p3.presumed_abort", part, classes, **PA_HARDER[part])
+        except (AssertionError, NotImplementedError):
+            failing.add(part)
+    return failing
+
+
+def _variants(pa_code) -> dict[str, tuple[type, type, set[str]]]:
+    """Partly right submissions, each from the notebook's own code with one mistake, and
+    the parts each must fail."""
+    ns = _cells(pa_code)
+    coordinator, participant = ns["PresumedAbortCoordinator"], ns["PresumedAbortParticipant"]
+    Inquiry, Ack = ns["Inquiry"], ns["Ack"]
+    CoordinatorState = ns["CoordinatorState"]
+
+    class ForcesAbort(coordinator):
+        def decide(self, decision, tell, out):
+            if decision == "abort":
+                out.log("abort", force=True)  # the mistake: presumed nothing's forced abort
+            return super().decide(decision, tell, out)
+
+    class NoPresumption(coordinator):
+        def on_message(self, state, src, msg, out):
+            if isinstance(msg, Inquiry) and state.phase == "forgotten":
+                return state  # the mistake: no answer for a transaction it forgot
+            return super().on_message(state, src, msg, out)
+
+    class ForgetsCommits(coordinator):
+        def decide(self, decision, tell, out):
+            super().decide(decision, tell, out)
+            return CoordinatorState("forgotten")  # the mistake: forgets before the ACKs
+
+    class AcksAborts(participant):
+        def learn(self, state, decision, src, out):
+            if decision == "abort":
+                out.send(src, Ack())  # the mistake: an abort acknowledged
+            return super().learn(state, decision, src, out)
+
+    class ForcesAbortRecords(participant):
+        def learn(self, state, decision, src, out):
+            if decision == "abort" and state.phase == "prepared":
+                out.log("abort", force=True)  # the mistake: a participant forces its abort
+            return super().learn(state, decision, src, out)
+
+    stub = _cells(pa_code, stub=True)
+    return {
+        "solution": (coordinator, participant, set()),
+        "stub": (stub["PresumedAbortCoordinator"], stub["PresumedAbortParticipant"], set(PA_PARTS)),
+        "presumed nothing unchanged": (
+            ns["PresumedNothingCoordinator"],
+            ns["PresumedNothingParticipant"],
+            {"abort cost"},
+        ),
+        "coordinator forces its abort": (ForcesAbort, participant, {"abort cost"}),
+        "participants force their aborts": (coordinator, ForcesAbortRecords, {"abort cost"}),
+        "aborts acknowledged": (coordinator, AcksAborts, {"abort cost"}),
+        "inquiries unanswered": (NoPresumption, participant, {"safety"}),
+        "commits forgotten early": (ForgetsCommits, participant, {"safety"}),
+    }
+
+
+VARIANT_NAMES = (
+    "solution",
+    "stub",
+    "presumed nothing unchanged",
+    "coordinator forces its abort",
+    "participants force their aborts",
+    "aborts acknowledged",
+    "inquiries unanswered",
+    "commits forgotten early",
+)
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+def test_presumed_abort_submissions_fail_exactly_the_parts_they_get_wrong(pa_code, name):
+    coordinator, participant, failing = _variants(pa_code)[name]
+    assert _pa_failing((coordinator, participant)) == failing
+
+
+def test_the_given_presumed_nothing_code_costs_what_the_table_says(pa_code):
+    from dtcourse.costs import measure, measure_nodes
+
+    ns = _cells(pa_code)
+    for n in (1, 2, 4):
+        for outcome in ("commit", "abort"):
+            mine = measure_nodes(
+                ns["PresumedNothingCoordinator"], ns["PresumedNothingParticipant"], n, outcome
+            )
+            table = measure("presumed nothing", n, outcome)
+            assert (mine.messages, mine.forced_writes, mine.lazy_writes, mine.delays) == (
+                table.messages,
+                table.forced_writes,
+                table.lazy_writes,
+                table.delays,
+            )
+
+
+def test_the_solution_writes_no_abort_record_at_the_coordinator(pa_code):
+    from dtcourse.costs import run_nodes
+
+    ns = _cells(pa_code)
+    result = run_nodes(ns["PresumedAbortCoordinator"], ns["PresumedAbortParticipant"], 3, "abort")
+    metrics = result.metrics
+    assert metrics.forced_writes.get("C", 0) == 0 and metrics.lazy_writes.get("C", 0) == 0
+    assert sum(metrics.lazy_writes.values()) == 2  # the two prepared participants' aborts
+
+
+def test_failure_messages_name_the_rule_and_show_the_run(pa_code):
+    variants_ = _variants(pa_code)
+    coordinator, participant, _ = variants_["coordinator forces its abort"]
+    with pytest.raises(AssertionError, match=r"forced writes: yours 3, the cost table's 2") as e:
+        verify("p3.presumed_abort", "abort cost", (coordinator, participant))
+    assert "the coordinator writes none at all" in str(e.value)
+    coordinator, participant, _ = variants_["inquiries unanswered"]
+    with pytest.raises(AssertionError, match="AC5") as e:
+        verify("p3.presumed_abort", "safety", (coordinator, participant))
+    assert "can never decide" in str(e.value) and "C CRASHES" in str(e.value)
+    coordinator, participant, _ = variants_["commits forgotten early"]
+    with pytest.raises(AssertionError, match="AC1 agreement"):
+        verify("p3.presumed_abort", "safety", (coordinator, participant))
+
+
+def test_the_packages_own_nodes_are_refused_with_advice(pa_code):
+    from dtcourse.actors import Node
     from dtcourse.protocols import variants
 
     class Coordinator(variants.Coordinator):
         def __init__(self, name, participants):
-            super().__init__(name, participants, presumption)
+            super().__init__(name, participants, "abort")
 
     class Participant(variants.Participant):
         def __init__(self, name, coordinator, vote="yes"):
-            super().__init__(name, coordinator, presumption, vote)
+            super().__init__(name, coordinator, "abort", vote)
 
-    return Coordinator, Participant
+    assert _pa_failing((Coordinator, Participant)) == set(PA_PARTS)
+    with pytest.raises(AssertionError, match="write the handlers yourself") as e:
+        verify("p3.presumed_abort", "commit cost", (Coordinator, Participant))
+    assert "subclasses dtcourse.protocols.variants.Coordinator" in str(e.value)
 
+    class Borrower(Node):
+        """Not a subclass, but its handlers are the package's."""
 
-def _pa_passes(classes) -> dict[str, bool]:
-    passed = {}
-    for part in ("commit cost", "abort cost", "safety"):
-        try:
-            verify("p3.presumed_abort", part, classes)
-            passed[part] = True
-        except (AssertionError, NotImplementedError):
-            passed[part] = False
-    return passed
+        def __init__(self, name, coordinator, vote="yes"):
+            super().__init__(name)
+            self.coordinator, self.presumption, self.vote = coordinator, "abort", vote
 
+        on_start = variants.Participant.on_start
+        on_message = variants.Participant.on_message
 
-def test_presumed_abort_nodes_pass_and_other_presumptions_fail_the_costs():
-    assert _pa_passes(_node_classes("abort")) == dict.fromkeys(
-        ("commit cost", "abort cost", "safety"), True
-    )
-    assert _pa_passes(_node_classes("nothing")) == {
-        "commit cost": True,
-        "abort cost": False,
-        "safety": True,
-    }
-    assert _pa_passes(_node_classes("commit"))["commit cost"] is False
-
-
-def test_presumed_abort_safety_catches_an_unforced_prepared_record():
-    from dtcourse.protocols import variants
-
-    coordinator, participant = _node_classes("abort")
-
-    class Forgetful(participant):
-        def on_message(self, state, src, msg, out):
-            if isinstance(msg, variants.Prepare) and state.phase == "working":
-                out.cancel_timer("prepare")
-                out.log("prepared", force=False)  # the bug: a yes vote must be on disk
-                out.vote("yes")
-                out.send(src, variants.Vote("yes"))
-                out.set_timer("decision", waiting_on=(self.coordinator,))
-                return variants.ParticipantState("prepared")
-            return super().on_message(state, src, msg, out)
-
-    with pytest.raises(AssertionError, match="violated|reaches"):
-        verify("p3.presumed_abort", "safety", (coordinator, Forgetful))
+    given = _cells(pa_code)["PresumedAbortCoordinator"]
+    with pytest.raises(AssertionError, match="takes on_start, on_message from dtcourse"):
+        verify("p3.presumed_abort", "safety", (given, Borrower))
 
 
 def test_presumed_abort_checks_refuse_a_wrong_shape_with_advice():
     with pytest.raises(AssertionError, match="as a pair"):
         verify("p3.presumed_abort", "commit cost", object)
+    with pytest.raises(AssertionError, match="class itself"):
+        verify("p3.presumed_abort", "abort cost", (object(), object()))
+
+    from dtcourse.actors import Node
+
+    class WrongSignature(Node):
+        def __init__(self, name):
+            super().__init__(name)
+
+    with pytest.raises(AssertionError, match="keep the constructors' signatures"):
+        verify("p3.presumed_abort", "commit cost", (WrongSignature, WrongSignature))
+    with pytest.raises(AssertionError, match="keep the constructors' signatures"):
+        verify("p3.presumed_abort", "safety", (WrongSignature, WrongSignature))
 
 
 def _choose_right(workload):

@@ -205,17 +205,53 @@ def saga_recover(
 
 
 # ---------------------------------------------------------------------------------------
-# p3.presumed_abort: the student's nodes are counted in the same failure-free run as the
-# reference variant, and judged by the checker under crash-recovery.
+# p3.presumed_abort: the student's nodes are counted in the cost table's failure-free run
+# (``dtcourse.costs.run_nodes``) and judged by the checker under crash-recovery. The
+# package's own R* nodes would answer the exercise, so classes built on them are refused.
+
+HANDLERS = ("on_start", "on_message", "on_timeout", "on_recover")
+TERMINATION = "AC5 every participant decides once failures are repaired"
 
 
-def _pa_nodes(classes: Any, participants: int, votes: Sequence[str]) -> list[Any]:
+def _pa_classes(classes: Any) -> tuple[type, type]:
+    from dtcourse.actors import Node
+    from dtcourse.protocols import variants
+
     try:
         coordinator, participant = classes
     except (TypeError, ValueError):
         raise AssertionError(
             "pass the two classes as a pair: (PresumedAbortCoordinator, PresumedAbortParticipant)"
         ) from None
+    for cls, role, theirs in (
+        (coordinator, "coordinator", variants.Coordinator),
+        (participant, "participant", variants.Participant),
+    ):
+        assert isinstance(cls, type) and issubclass(cls, Node), (
+            f"pass your {role} class itself (a subclass of dtcourse.actors.Node), not {cls!r}"
+        )
+        borrowed = [
+            name
+            for name in HANDLERS
+            if (getattr(getattr(cls, name, None), "__module__", None) or "").startswith(
+                "dtcourse.protocols"
+            )
+        ]
+        assert not issubclass(cls, theirs) and not borrowed, (
+            f"your {role} class {cls.__name__} "
+            + (
+                f"subclasses dtcourse.protocols.variants.{theirs.__name__}"
+                if issubclass(cls, theirs)
+                else f"takes {', '.join(borrowed)} from dtcourse.protocols"
+            )
+            + ", the package's own presumed-abort node, so it answers nothing: write the "
+            "handlers yourself, starting from the presumed-nothing code above"
+        )
+    return coordinator, participant
+
+
+def _pa_nodes(classes: Any, participants: int, votes: Sequence[str]) -> list[Any]:
+    coordinator, participant = _pa_classes(classes)
     names = tuple(f"P{i}" for i in range(1, participants + 1))
     try:
         return [
@@ -231,43 +267,53 @@ def _pa_nodes(classes: Any, participants: int, votes: Sequence[str]) -> list[Any
         ) from None
 
 
+_PA_RULES = {
+    "commit": "A commit is forced by the coordinator before it is sent, forced by each "
+    "participant and acknowledged; the coordinator then ends it with a lazy end record, as "
+    "under presumed nothing",
+    "abort": "Under presumed abort nobody forces an abort record (the coordinator writes "
+    "none at all: forgetting the transaction says abort) and nobody acknowledges an abort; "
+    "the participant that votes no aborts alone and is not told",
+}
+
+
 def _pa_cost(classes: Any, participants: int, outcome: str) -> None:
     from dtcourse import costs
-    from dtcourse.actors import ActorSystem
-    from dtcourse.commit import safety_properties
-    from dtcourse.errors import ModelError
 
-    votes = costs.votes_for("presumed abort", participants, outcome)
-    nodes = _pa_nodes(classes, participants, votes)
+    coordinator, participant = _pa_classes(classes)
     where = f"{outcome} with {participants} participants"
     try:
-        system = ActorSystem(
-            nodes, timing="perfect", participants=[n.name for n in nodes[1:]],
-            properties=safety_properties(),
-        )  # fmt: skip
-        result = costs.failure_free(system)
-    except ModelError as error:
+        result = costs.run_nodes(coordinator, participant, participants, outcome)
+    except (AssertionError, NotImplementedError):
+        raise
+    except DTCourseError as error:
         raise AssertionError(f"{where}: {error}") from None
-    decided = set(result.decisions.get(n.name) for n in nodes)
+    except Exception as error:
+        raise AssertionError(
+            f"{where}: creating the nodes raised {type(error).__name__}: {error}; keep the "
+            "constructors' signatures as given"
+        ) from None
+    assert result.ok, f"{where}: a run without failures broke {', '.join(result.violations)}"
+    names = ("C", *(f"P{i}" for i in range(1, participants + 1)))
+    decided = {result.decisions.get(name) for name in names}
     assert decided == {outcome}, (
         f"{where}: every node should decide {outcome}, got {result.decisions} "
-        f"(nodes without a decision never decided)"
+        "(nodes missing there never called out.decide)"
     )
-    got = costs.totals(result)
+    messages, forced, lazy, _ = costs.totals(result)
     want = costs.measure("presumed abort", participants, outcome)
-    labels = ("messages", "forced writes", "lazy writes")
-    wanted = (want.messages, want.forced_writes, want.lazy_writes)
     wrong = [
         f"{label}: yours {mine}, the cost table's {theirs}"
-        for label, mine, theirs in zip(labels, got[:3], wanted, strict=True)
+        for label, mine, theirs in (
+            ("messages", messages, want.messages),
+            ("forced writes", forced, want.forced_writes),
+        )
         if mine != theirs
     ]
     metrics = result.metrics
     assert not wrong, (
         f"{where}: " + "; ".join(wrong) + f". Your run sent {metrics.messages}, forced "
-        f"{metrics.forced_writes} and wrote lazily {metrics.lazy_writes}. Under presumed abort "
-        "nobody forces an abort record and nobody acknowledges an abort; commits are "
-        "forced and acknowledged as before, and the coordinator ends them with a lazy record"
+        f"{metrics.forced_writes} and wrote lazily {metrics.lazy_writes}. " + _PA_RULES[outcome]
     )
 
 
@@ -283,12 +329,34 @@ def pa_abort_cost(classes: Any, *, sizes: Iterable[int] = (3,)) -> None:
         _pa_cost(classes, n, "abort")
 
 
+def _termination() -> Any:
+    """AC5 as the checker's liveness question: from every reachable state, each undecided
+    participant can still decide when nothing fails any more (crashed nodes may recover).
+    A prepared participant whose coordinator forgot the transaction is stuck unless an
+    inquiry is answered by the presumption."""
+    from dtcourse.actors import Crash
+    from dtcourse.commit import has_decided
+    from dtcourse.model import Property
+
+    def pending(system: Any, state: Any) -> tuple[str, ...]:
+        return tuple(p for p in system.participants if system.decision(state, p) is None)
+
+    return Property.blocking(
+        TERMINATION,
+        pending,
+        has_decided,
+        allowed=lambda system, action: not isinstance(action, Crash),
+    )
+
+
 def pa_safety(classes: Any, *, participants: int = 2, crashes: int = 1) -> None:
-    """AC1-AC4 under crash-recovery, every schedule, with both outcomes reachable."""
+    """AC1-AC4 under crash-recovery, every schedule, with both outcomes reachable, and
+    AC5: once failures stop, every participant decides."""
     from dtcourse import commit
     from dtcourse.actors import ActorSystem
     from dtcourse.checker import check
     from dtcourse.errors import ModelError
+    from dtcourse.exercises.commitruns import trace_text
     from dtcourse.network import Faults
 
     nodes = _pa_nodes(classes, participants, ["any"] * participants)
@@ -298,7 +366,8 @@ def pa_safety(classes: Any, *, participants: int = 2, crashes: int = 1) -> None:
             nodes,
             faults=Faults(crashes=crashes, recover=True),
             participants=[n.name for n in nodes[1:]],
-            properties=(*commit.safety_properties(), *commit.outcomes()),
+            properties=(*commit.safety_properties(), *commit.outcomes(), _termination()),
+            trace_search_seconds=2.0,
         )
         result = check(system, max_states=100_000)
     except ModelError as error:
@@ -306,8 +375,16 @@ def pa_safety(classes: Any, *, participants: int = 2, crashes: int = 1) -> None:
     for violation in result.violations:
         if violation.path is None:
             raise AssertionError(f"{where}: no run reaches '{violation.property}'")
-        from dtcourse.exercises.commitruns import trace_text
-
+        if violation.kind == "blocking":
+            state = violation.path.last
+            stuck = [p for p in system.participants if system.decision(state, p) is None]
+            raise AssertionError(
+                f"{where}: '{violation.property}' is violated: after this run "
+                f"{' or '.join(stuck)} can never decide, even if every crashed node recovers "
+                "and nothing fails any more. Who answers an in-doubt participant when the "
+                "coordinator knows nothing about the transaction?\n"
+                + trace_text(system, violation.path)
+            )
         raise AssertionError(
             f"{where}: '{violation.property}' is violated; the shortest run:\n"
             + trace_text(system, violation.path)
