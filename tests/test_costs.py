@@ -32,8 +32,9 @@ def expected(variant: str, n: int, outcome: str) -> tuple[int, int, int, int]:
         case "presumed abort", "commit":
             return 4 * n, 2 * n + 1, 1, 3
         case "presumed abort", "abort":
-            # no ACKs; only the prepared records are forced; every abort record is lazy.
-            return 2 * n + yes, yes, 1 + yes, 3 if yes else 2
+            # no ACKs; only the prepared records are forced; the yes voters write their
+            # abort lazily and the coordinator writes none (recovery presumes it).
+            return 2 * n + yes, yes, yes, 3 if yes else 2
         case "presumed commit", "commit":
             # collecting record first; no ACK; participants write commit lazily.
             return 3 * n, n + 2, n, 3
@@ -48,7 +49,7 @@ def expected(variant: str, n: int, outcome: str) -> tuple[int, int, int, int]:
             return 4 * remote, 2 * remote + 1, 1, 3 if remote else 0
         case "co-located", "abort":
             remote_yes = n - 2
-            return 2 * (n - 1) + remote_yes, remote_yes, 1 + remote_yes, 3 if remote_yes else 2
+            return 2 * (n - 1) + remote_yes, remote_yes, remote_yes, 3 if remote_yes else 2
         case "one-phase", "commit":
             return 2, 1, 0, 2
         case "one-phase", "abort":

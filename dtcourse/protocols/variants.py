@@ -188,9 +188,13 @@ class Coordinator(Node):
     def decide(self, state: CoordinatorState, decision: str, out: Out) -> CoordinatorState:
         # Read-only voters have left; a no voter has aborted alone: neither is told.
         tell = self.participants - state.read - state.no
-        # Under presumed abort, a commit in which every participant only read has nobody
-        # to tell and nothing to remember: it writes nothing at all.
-        if tell or self.colocated or decision == "abort" or self.presumption != "abort":
+        # Under presumed abort an abort writes no record at all (recovery presumes it), and
+        # a commit in which every participant only read has nobody to tell and nothing to
+        # remember: it writes nothing either.
+        writes_nothing = self.presumption == "abort" and (
+            decision == "abort" or not (tell or self.colocated)
+        )
+        if not writes_nothing:
             out.log(decision, force=forced(self.presumption, decision, coordinator=True))
         out.decide(decision)
         out.cancel_timer("votes")
