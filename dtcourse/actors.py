@@ -262,9 +262,6 @@ class SystemState(NamedTuple):
     reversed: frozenset[str] = frozenset()
 
 
-_DOWN_EVENTS = ("start", "recovery")
-
-
 class _HandlerFailure(Exception):
     """A handler misbehaved; the public entry point adds the trace that led there."""
 
@@ -364,7 +361,7 @@ class ActorSystem:
         self._orders = tuple(
             tuple(self.index[m.get(n, n)] for n in self.names) for m in self._renamings
         )
-        self._rename_cache: dict[tuple[int, int], int] = {}
+        self._rename_cache: dict[tuple[Any, int], int] = {}
         # Interning tables and the memo of handler runs (see the class docs).
         self._records: list[NodeRecord] = []
         self._record_ids: dict[NodeRecord, int] = {}
@@ -487,7 +484,7 @@ class ActorSystem:
             if not rec.timers or rec.local is None:
                 continue
             for timer, waited in rec.timers:
-                if perfect and waited and not self._suspects(recs, sides, i, waited):
+                if perfect and waited and not self.suspects(recs, sides, i, waited):
                     continue
                 acts.append(Timeout(names[i], timer))
         faults = self.faults
@@ -502,7 +499,7 @@ class ActorSystem:
             acts.append(Heal())
         return acts
 
-    def _suspects(
+    def suspects(
         self,
         recs: Sequence[NodeRecord],
         sides: tuple[int, ...] | None,
@@ -544,13 +541,7 @@ class ActorSystem:
         nodes = state.nodes
         records = self._records
         if kind is Deliver or kind is Duplicate:
-            ident = (
-                action.ref
-                if action.ref >= 0
-                else self._env_ids.get(  # type: ignore[union-attr]
-                    (action.src, action.dst, action.msg)  # type: ignore[union-attr]
-                )
-            )
+            ident = self._envelope_id(action)  # type: ignore[arg-type]
             network = state.network
             if ident is None or ident not in network:
                 return None
@@ -579,13 +570,7 @@ class ActorSystem:
             failed = state.failed or bool(waited)
             return self._run(state, state.network, i, "timer", timer, record, head, failed)
         if kind is Drop:
-            ident = (
-                action.ref
-                if action.ref >= 0
-                else self._env_ids.get(  # type: ignore[union-attr]
-                    (action.src, action.dst, action.msg)  # type: ignore[union-attr]
-                )
-            )
+            ident = self._envelope_id(action)  # type: ignore[arg-type]
             if not self.network.loss or ident is None or ident not in state.network:
                 return None
             dropped = state._replace(network=state.network - {ident}, failed=True)
@@ -617,6 +602,12 @@ class ActorSystem:
                 return None
             return state._replace(sides=None), ((("heal",),) if record else ())
         raise ModelError(f"{action!r} is not an action of an actor system")
+
+    def _envelope_id(self, action: Deliver | Duplicate | Drop) -> int | None:
+        """The in-flight number of the message an action names (None if never sent)."""
+        if action.ref >= 0:
+            return action.ref
+        return self._env_ids.get((action.src, action.dst, action.msg))
 
     def _run(
         self,
@@ -906,20 +897,26 @@ class ActorSystem:
         return best
 
     def _renamed(self, state: SystemState, number: int) -> SystemState:
-        """``state`` under the symmetry's renaming ``number``, using cached record renames."""
-        mapping = self._renamings[number]
-        order = self._orders[number]
+        """``state`` under the symmetry's renaming ``number``."""
+        return self._rename_state(state, self._renamings[number], self._orders[number], number)
+
+    def _rename_state(
+        self, state: SystemState, mapping: dict[str, str], order: Sequence[int], tag: Any
+    ) -> SystemState:
+        """``state`` with names swapped by ``mapping``; ``order[i]`` is node ``i``'s new
+        position. Renamed records and envelopes are cached under ``tag``, which must
+        identify ``mapping``."""
         cache = self._rename_cache
         nodes: list[int] = [0] * len(order)
         for i, rid in enumerate(state.nodes):
-            key = (number, rid)
+            key = (tag, rid)
             renamed = cache.get(key)
             if renamed is None:
                 renamed = cache[key] = self._rename_record(rid, mapping)
             nodes[order[i]] = renamed
         network = []
         for e in state.network:
-            key = (number, -1 - e)
+            key = (tag, -1 - e)
             renamed = cache.get(key)
             if renamed is None:
                 renamed = cache[key] = self._env_id(rename_value(self._envs[e], mapping))
@@ -958,25 +955,7 @@ class ActorSystem:
     def rename(self, state: SystemState, mapping: dict[str, str]) -> SystemState:
         """``state`` with node names swapped by ``mapping`` (a permutation of names)."""
         order = [self.index[mapping.get(n, n)] for n in self.names]
-        nodes: list[int] = [0] * len(order)
-        for i, rid in enumerate(state.nodes):
-            nodes[order[i]] = self._rename_record(rid, mapping)
-        sides = state.sides
-        if sides is not None:
-            moved = [0] * len(order)
-            for i, side in enumerate(sides):
-                moved[order[i]] = side
-            sides = tuple(moved) if moved[0] == 0 else tuple(1 - s for s in moved)
-        envs = self._envs
-        return SystemState(
-            tuple(nodes),
-            frozenset(self._env_id(rename_value(envs[e], mapping)) for e in state.network),
-            sides,
-            state.crashes,
-            state.partitions,
-            state.failed,
-            frozenset(mapping.get(n, n) for n in state.reversed),
-        )
+        return self._rename_state(state, mapping, order, tuple(sorted(mapping.items())))
 
 
 def rename_value(value: Any, mapping: dict[str, str]) -> Any:

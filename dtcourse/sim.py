@@ -404,14 +404,13 @@ class _Run:
         if waited is None:
             return
         system = self.system
-        if system.timing == "perfect" and waited:
-            index = system.index
-            if not any(
-                self.records[index[w]].local is None or cut_off(self.sides, i, index[w])
-                for w in waited
-            ):
-                self.push(self.now + self.timeout, "timer", (i, timer, generation))
-                return
+        if (
+            system.timing == "perfect"
+            and waited
+            and not system.suspects(self.records, self.sides, i, waited)
+        ):
+            self.push(self.now + self.timeout, "timer", (i, timer, generation))
+            return
         if waited:
             self.failed = True
         self.builder.add_one(self.now, ("timeout", system.names[i], timer))
