@@ -25,7 +25,7 @@ import time as clock
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from dtcourse.actors import ActorSystem, NodeRecord, _HandlerFailure
 from dtcourse.errors import ModelError
@@ -228,6 +228,9 @@ def _check_probability(name: str, value: float) -> None:
 
 
 def _check_fault(system: ActorSystem, fault: Fault) -> None:
+    kinds = get_args(FaultKind)
+    if fault.kind not in kinds:
+        raise ModelError(f"unknown fault kind {fault.kind!r}; use one of {', '.join(kinds)}")
     if fault.kind in ("crash", "recover") and fault.node not in system.index:
         raise ModelError(
             f"cannot {fault.kind} unknown node {fault.node!r}; nodes are {', '.join(system.names)}"

@@ -146,6 +146,8 @@ def test_bad_simulation_input_is_refused_clearly() -> None:
         simulate(system, faults=[Fault(1.0, "crash", "X")])
     with pytest.raises(ModelError, match="split all nodes"):
         simulate(system, faults=[Fault(1.0, "partition", groups=(("C",), ("P1",)))])
+    with pytest.raises(ModelError, match="unknown fault kind 'crsh'"):
+        simulate(system, faults=[Fault(1.0, "crsh", "P1")])  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="runs must be"):
         chaos(system, runs=0)
     with pytest.raises(ModelError, match="latency"):
