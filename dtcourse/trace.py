@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pandas is imported lazily: the checker never needs it
     import pandas
@@ -29,11 +29,6 @@ EventKind = Literal[
     "partition",
     "heal",
 ]
-
-EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
-
-#: Kinds that refer back to a ``send`` event through ``send_index``.
-MESSAGE_KINDS: frozenset[str] = frozenset({"deliver", "drop", "duplicate"})
 
 
 @dataclass(frozen=True)
