@@ -123,8 +123,3 @@ def properties(*, blocking: bool = True) -> tuple[Property, ...]:
     (needed with symmetry reduction, which cannot answer it)."""
     extra = (non_blocking(),) if blocking else ()
     return (*safety_properties(), *extra, *outcomes())
-
-
-def atomicity_holds(system: ActorSystem, state: SystemState) -> bool:
-    """AC1 and AC2 together: what chaos runs check after every event."""
-    return agreement(system, state) and no_reversal(system, state)
