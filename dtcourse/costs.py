@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from dtcourse.sim import SimResult
 
 OUTCOMES: tuple[str, ...] = ("commit", "abort")
-COLUMNS = ("messages", "forced_writes", "lazy_writes", "delays")
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,8 @@ def outcomes(variant: str) -> tuple[str, ...]:
 
 
 def sizes(variant: str, participants: Iterable[int]) -> list[int]:
-    """The sizes a variant applies to: one-phase commit only has one participant; an
-    abort needs a remote participant to vote no when the coordinator is co-located."""
-    chosen = [n for n in participants if variant != "one-phase" or n == 1]
-    return chosen
+    """The sizes a variant applies to: one-phase commit only has one participant."""
+    return [n for n in participants if variant != "one-phase" or n == 1]
 
 
 def votes_for(variant: str, participants: int, outcome: str, read_only: int = 0) -> list[str]:
@@ -109,10 +106,7 @@ def run(
         check_variant(variant)
     except DTCourseError as error:
         raise DTCourseError(str(error)) from None
-    if isinstance(participants, bool) or not isinstance(participants, int) or participants < 1:
-        raise DTCourseError(
-            f"participants must be a whole number of at least 1, not {participants!r}"
-        )
+    _check_participants(participants)
     votes = votes_for(variant, participants, outcome, read_only)
     result = failure_free(build(variant, participants, votes, f=f, blocking=False))
     if not result.ok:  # pragma: no cover - a broken variant, not bad input
@@ -144,17 +138,22 @@ def measure(
 ) -> Cost:
     """Messages, forced and lazy writes and message delays of one failure-free run."""
     result = run(variant, participants, outcome, read_only=read_only, f=f)
-    messages, forced, lazy, delays = totals(result)
+    read_only = participants if variant == "read-only" else read_only
+    return _cost(variant, outcome, participants, read_only, result)
+
+
+def _cost(variant: str, outcome: str, participants: int, read_only: int, run: SimResult) -> Cost:
+    messages, forced, lazy, delays = totals(run)
     return Cost(
         variant=variant,
         outcome=outcome,
         participants=participants,
-        read_only=participants if variant == "read-only" else read_only,
+        read_only=read_only,
         messages=messages,
         forced_writes=forced,
         lazy_writes=lazy,
         delays=delays,
-        decided="/".join(sorted(set(result.decisions.values()))),
+        decided="/".join(sorted(set(run.decisions.values()))),
     )
 
 
@@ -204,18 +203,7 @@ def measure_nodes(
             f"{label}: the failure-free {outcome} run broke {', '.join(result.violations)}; "
             "fix the nodes before counting their costs"
         )
-    messages, forced, lazy, delays = totals(result)
-    return Cost(
-        variant=label,
-        outcome=outcome,
-        participants=participants,
-        read_only=0,
-        messages=messages,
-        forced_writes=forced,
-        lazy_writes=lazy,
-        delays=delays,
-        decided="/".join(sorted(set(result.decisions.values()))),
-    )
+    return _cost(label, outcome, participants, 0, result)
 
 
 def _check_participants(participants: object) -> None:
