@@ -172,7 +172,8 @@ sequence_diagram(lost.trace, title="Naive transfer: the client crashes after the
 # Every row of the table above can be reproduced the same way. The cell below runs the
 # reading's transfer (Alice sends 100 to Bob) once per fault and per order of the two steps,
 # against fresh databases each time, and tabulates what the banks hold afterwards. Change
-# it, rerun it, and look at `run.banks["bank-b"].ledger` for the retried credit.
+# it and rerun it; to see the retried credit applied twice, look at
+# `demo("lost_reply_retry").banks["bank-b"].ledger`.
 
 # %%
 import pandas as pd
@@ -197,18 +198,20 @@ pd.DataFrame(rows)
 # %% [markdown]
 # With more accounts and transfers the damage is harder to see by eye. The next cell runs a
 # random workload over three banks (every transfer crosses banks) and breaks a few transfers
-# at random. The totals disagree; *which* transfers broke is what the exercise at the end of
-# this reading asks you to find.
+# at random, with the faults of the table that leave the banks disagreeing. The total
+# usually no longer matches (and when two errors cancel out, it does, yet transfers are still
+# broken); *which* transfers broke is what the exercise at the end of this reading asks you
+# to find.
 
 # %%
 import random
 
-from dtcourse.labs.naive_transfer import random_workload, run_transfers
+from dtcourse.labs.naive_transfer import BREAKING_FAULTS, random_workload, run_transfers
 
 opening, planned = random_workload(seed, banks=3, accounts=6, transfers=transfers_per_run)
 rng = random.Random(seed)
 victims = rng.sample(planned, k=min(3, len(planned)))
-faults = {t.id: rng.choice(FAULTS[1:]) for t in victims}
+faults = {t.id: rng.choice(sorted(BREAKING_FAULTS)) for t in victims}
 busy = run_transfers(opening, planned, faults)
 print("faults injected:", faults)
 print(busy.summary())
@@ -344,11 +347,11 @@ sequence_diagram(retried.trace, title="A lost reply and a retried credit: money 
 # %% [markdown]
 # ### The exercise: catch a broken transfer
 #
-# The exercise below runs the naive transfer between two small databases many times,
-# crashing the client at random points. Your job is not to fix the transfer yet; it is to
-# write the **invariant check** that catches it when it breaks. Given the state of both
-# banks and the list of transfers that were started, your function should report a violation
-# when:
+# The exercise below runs the naive transfer between a few small databases many times,
+# injecting the faults of the table above at random transfers. Your job is not to fix the
+# transfer yet; it is to write the **invariant check** that catches it when it breaks. Given
+# the state of the banks and the list of transfers that were started, your function should
+# report a violation when:
 #
 # - the total money across all accounts differs from the initial total (money destroyed or
 #   created), or

@@ -78,6 +78,12 @@ resource_list("phase2")
 # random runs (one schedule, with faults) and in the model checker (every schedule within a
 # fault budget), which checks the atomic-commit properties AC1 to AC4 on every state.
 #
+# A timer names the nodes it waits for: `out.set_timer("votes", waiting_on=("P1", "P2"))`.
+# Under a perfect failure detector (`timing="perfect"`) such a timer fires only once one of
+# those nodes has crashed or is cut off, so a timeout never lies; a timer waiting on nobody
+# (`waiting_on=()`) may fire at any moment, which is how a node models giving up for reasons
+# of its own. With ordinary timeouts (`timing="async"`) any timer may fire at any moment.
+#
 # - `build("2pc", n, ...)` and `build("3pc", n, ...)` make the reference protocols as actor
 #   systems, with the faults the checker may inject (`crashes=`, `recover=`, `loss=`,
 #   `partitions=`) and the timing assumption (`timing="async"` or `"perfect"`).
@@ -186,7 +192,9 @@ from dtcourse.viz import plot_metrics, sequence_diagram, state_diagram
 # to know who has heard the decision; the price is that it can never forget a decision,
 # because a participant might still ask. Real systems collect ACKs so that the coordinator
 # can forget and keep its log short. The reference coordinator also forces a *start* record
-# naming the participants before it sends PREPARE, as presumed-nothing implementations do.
+# naming the participants before it sends PREPARE, so that after a crash it knows the
+# transaction and whom to tell. The textbook accounting below (and Phase 3's cost table)
+# leaves that record out: it helps recovery but is not needed for safety.
 
 # %% [markdown]
 # ### Hands-on: a commit, and a run with crashes and lost messages
@@ -296,9 +304,10 @@ plt.show()
 #
 # Two consequences are worth stating. First, a decision message must be **idempotent**:
 # receiving COMMIT twice has the same effect as once, because recovery resends it. Second,
-# the coordinator need not force anything *before* phase 1 in this variant: if it crashes
-# before deciding, it has no decision record and simply aborts on restart, which is safe
-# because no participant can have committed.
+# safety needs no forced write *before* phase 1: if the coordinator crashes before deciding,
+# it has no decision record and simply aborts on restart, which is safe because no
+# participant can have committed. (The course's reference coordinator forces a start record
+# anyway, for the convenience of its recovery, as said above.)
 
 # %% [markdown]
 # ### Timeouts: what each party may do, and when
@@ -886,7 +895,7 @@ display(state_diagram(protocol_state_machine("3pc-participant")))
 #
 # | rule | if the reported states include | decision |
 # |---|---|---|
-# | TR1 | some aborted | abort; send ABORT |
+# | TR1 | some aborted, or some still working (not voted) | abort; send ABORT |
 # | TR2 | some committed | commit; send COMMIT |
 # | TR3 | all uncertain (prepared), none pre-committed | abort; send ABORT |
 # | TR4 | some pre-committed, none committed | send PRE-COMMIT to the uncertain ones, wait for ACKs, then commit |
@@ -1352,15 +1361,17 @@ print("global detector:", detect(sites, started))
 # ### The cost: latency and contention
 #
 # Let d be the one-way network delay between coordinator and participants and f the time of
-# a forced log write. From Phase 2, the client-visible commit latency of 2PC is about
-# **2d + 2f** (PREPARE out, forced prepared record, YES back, forced commit record), and each
-# participant holds its locks through the protocol for about **2d + 3f** beyond the
-# transaction's own work (it adds the COMMIT message and its own forced commit record).
+# a forced log write. From the two-phase commit reading, the client-visible commit latency of
+# 2PC is about **2d + 2f** (PREPARE out, forced prepared record, YES back, forced commit
+# record), and each participant holds its locks for at least **2d + 3f** after PREPARE
+# reaches it (its forced prepared record, YES back, the coordinator's forced commit record,
+# the COMMIT message, and its own forced commit record), on top of the transaction's own
+# work.
 # Illustrative numbers, assuming f = 1 ms:
 #
 # | deployment | d | commit latency 2d + 2f | lock hold 2d + 3f | max commits/s on one hot row (1 / hold) |
 # |---|---|---|---|---|
-# | same data centre | 0.25 ms | 2.5 ms | 3.5 ms | about 285 |
+# | same data centre | 0.25 ms | 2.5 ms | 3.5 ms | about 286 |
 # | across regions | 40 ms | 82 ms | 83 ms | about 12 |
 #
 # The last column is the important one. If every transaction updates the same row (a

@@ -20,7 +20,9 @@
 # message by message and forced write by forced write, and derives why presumed abort,
 # presumed commit and the read-only vote win. Along the way you will run sagas over
 # simulated services, crash their orchestrator, watch two sagas trip over each other's
-# intermediate state, and write a saga orchestrator of your own.
+# intermediate state, and write a saga orchestrator of your own; then you will turn
+# presumed-nothing two-phase commit into presumed abort, and pick the cheapest commit
+# protocol for a workload.
 #
 # Run the cells from the top. The first cells check that the course package is installed and
 # choose where your progress is recorded.
@@ -807,9 +809,10 @@ for label, system in (
     ("Paxos Commit, F = 1", build("paxos commit", 1, "yes", f=1, crashes=1)),
 ):
     verdict = check(system)
-    blocked = [v.property for v in verdict.violations]
+    unsafe = [v.property for v in verdict.violations if v.kind == "always"]
     print(f"{label:<21} {verdict.distinct:>6} states: "
-          f"{'BLOCKS: ' + ', '.join(blocked) if blocked else 'never blocks'}")
+          f"{'may block' if verdict.blocking is not None else 'never blocks'}, "
+          f"{'violates ' + ', '.join(unsafe) if unsafe else 'AC1-AC4 hold'}")
 
 # %% [markdown]
 # Here is Paxos Commit surviving its leader: C crashes after the votes reached the
@@ -948,8 +951,8 @@ plot_costs(load, x="throughput", y="latency")
 # performance as message delays and forced writes per commit (three participants), and
 # availability as the checker's verdict on whether a participant can be left blocked when
 # the coordinator crashes. All three protocols are atomic (the checker holds AC1 to AC4 for
-# each); the saga with an outbox, on the right of the table above, would give up atomic
-# isolation to commit each step locally.
+# each); the saga with an outbox, the last row of the table above, would give up atomic
+# commitment and isolation to commit each step locally.
 
 # %%
 import matplotlib.pyplot as plt
