@@ -32,7 +32,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from dtcourse.db.base import ResourceManager, Update, total
 from dtcourse.db.coordinator import (
@@ -44,7 +43,6 @@ from dtcourse.db.coordinator import (
 )
 from dtcourse.errors import DatabaseError
 
-Backend = Literal["sqlite", "postgres"]
 BACKENDS: tuple[str, ...] = ("sqlite", "postgres")
 INITIAL_BALANCE = 1000
 LOG_FILE = "coordinator.db"
