@@ -167,7 +167,7 @@ def trip_stores(saga: Saga, available: int = 10) -> dict[str, dict[str, Value]]:
     return {step.service: {"available": available} for step in saga.steps}
 
 
-# --- the durable log -----------------------------------------------------------------
+# --- faults and the simulated services ------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -382,6 +382,9 @@ class Services:
 
     def compensate(self, step: Step) -> bool:
         return self._call("compensate", step)
+
+
+# --- the durable log -----------------------------------------------------------------
 
 
 class SagaLog:
