@@ -39,7 +39,15 @@ from typing import Literal
 
 from dtcourse.actors import Node, Out
 from dtcourse.errors import ModelError
-from dtcourse.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote, VoteChoice
+from dtcourse.protocols.twopc import (
+    Abort,
+    Commit,
+    DecisionRequest,
+    Prepare,
+    Vote,
+    VoteChoice,
+    decision_message,
+)
 
 __all__ = [
     "Coordinator",
@@ -90,10 +98,6 @@ class StateRequest:
 @dataclass(frozen=True, slots=True)
 class StateReply:
     phase: str
-
-
-def decision_message(decision: str) -> Commit | Abort:
-    return Commit() if decision == "commit" else Abort()
 
 
 # -- coordinator ---------------------------------------------------------------------------------
