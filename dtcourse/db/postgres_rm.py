@@ -32,16 +32,21 @@ def describe_dsn(dsn: str) -> str:
     return " ".join(f"{key}={value}" for key, value in parts.items())
 
 
+def _first_line(error: Exception) -> str:
+    """The first line of a server error (PostgreSQL adds detail lines), or its type."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _connect(dsn: str, autocommit: bool) -> psycopg.Connection:
     import psycopg
 
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
     except psycopg.Error as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DatabaseError(
-            f"cannot connect to PostgreSQL ({describe_dsn(dsn)}): {first}; check the --dsn "
-            "value and that the server is running"
+            f"cannot connect to PostgreSQL ({describe_dsn(dsn)}): {_first_line(error)}; check "
+            "the --dsn value and that the server is running"
         ) from None
 
 
@@ -76,8 +81,7 @@ class PostgresResourceManager(ResourceManager):
         return self._conn.xid(xid.format_id, xid.gtrid, xid.bqual)
 
     def _error(self, what: str, error: Exception) -> DatabaseError:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return DatabaseError(f"participant {self.name}: {what}: {first}")
+        return DatabaseError(f"participant {self.name}: {what}: {_first_line(error)}")
 
     # -- schema and inspection -----------------------------------------------------------
     def create_bank(self, balances: Mapping[int, int]) -> None:
