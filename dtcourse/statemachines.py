@@ -105,10 +105,18 @@ def protocol_state_machine(name: str) -> StateMachine:
         raise DTCourseError(f"no state machine called {name!r}; choose one of: {known}") from None
 
 
-def check_machine(states: Sequence[str], transitions: Sequence[Transition]) -> None:
-    """Every transition must join two declared states, and states must be distinct."""
+def check_machine(
+    states: Sequence[str], transitions: Sequence[Transition], initial: str | None = None
+) -> None:
+    """Every transition must join two declared states, states must be distinct, and the
+    initial state, if named, must be one of them."""
     if not states:
         raise DTCourseError("a state diagram needs at least one state")
+    if initial is not None and initial not in states:
+        raise DTCourseError(
+            f"initial state {initial!r} is not one of the states {list(states)}; name one of "
+            "them, or leave it out to start from the first"
+        )
     seen: set[str] = set()
     for state in states:
         if state in seen:
@@ -148,7 +156,7 @@ def layers(
     machine with cycles still gets layers; states not reachable start new searches in the
     order they were listed.
     """
-    check_machine(states, transitions)
+    check_machine(states, transitions, initial)
     successors: dict[str, list[str]] = {state: [] for state in states}
     for transition in transitions:
         if transition.source != transition.target:

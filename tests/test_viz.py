@@ -387,6 +387,11 @@ def test_state_diagram_refuses_bad_machines(states, transitions, words):
         viz.state_diagram(states, transitions)
 
 
+def test_state_diagram_refuses_an_initial_state_it_does_not_have():
+    with pytest.raises(DTCourseError, match="initial state 'b' is not one of the states"):
+        viz.state_diagram(["a"], [], initial="b")
+
+
 # --- metric plots ------------------------------------------------------------------------
 
 
