@@ -219,7 +219,9 @@ def check(
     Raises ``ModelFailure`` (a ``ModelError``) when the model misbehaves (a hook raises, a
     state is not hashable), naming the action and the state, with the path that led there.
     """
-    if max_states is not None and (isinstance(max_states, bool) or max_states < 1):
+    if max_states is not None and (
+        isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1
+    ):
         raise ModelError(f"max_states must be a positive integer, got {max_states!r}")
     if max_seconds is not None and not max_seconds > 0:
         raise ModelError(f"max_seconds must be a positive number, got {max_seconds!r}")

@@ -251,7 +251,14 @@ def test_time_limit_ends_an_endless_model() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"max_states": 0}, {"max_states": True}, {"max_seconds": 0}, {"max_seconds": -1}]
+    "kwargs",
+    [
+        {"max_states": 0},
+        {"max_states": True},
+        {"max_states": 2.5},  # would never equal a state count: no limit at all
+        {"max_seconds": 0},
+        {"max_seconds": -1},
+    ],
 )
 def test_bad_limits_are_refused(kwargs) -> None:
     with pytest.raises(ModelError, match="must be a positive"):
