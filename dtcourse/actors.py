@@ -877,7 +877,7 @@ class ActorSystem:
         """The canonical member of ``state``'s orbit under renaming interchangeable nodes.
 
         Every renaming of the state is computed and the one with the smallest hash wins
-        (ties broken by ``repr`` of the decoded state), so all members of an orbit map to
+        (ties broken by ``describe_state``), so all members of an orbit map to
         the same state.
         """
         if not self._renamings:
@@ -885,8 +885,9 @@ class ActorSystem:
         best = state
         best_hash = hash(state)
         ties: list[SystemState] = []
-        for number in range(len(self._renamings)):
-            candidate = self._renamed(state, number)
+        rename_state = self._rename_state
+        for number, (mapping, order) in enumerate(zip(self._renamings, self._orders, strict=True)):
+            candidate = rename_state(state, mapping, order, number)
             h = hash(candidate)
             if h < best_hash:
                 best, best_hash, ties = candidate, h, []
@@ -895,10 +896,6 @@ class ActorSystem:
         if ties:
             return min([best, *ties], key=lambda s: describe_state(self, s))
         return best
-
-    def _renamed(self, state: SystemState, number: int) -> SystemState:
-        """``state`` under the symmetry's renaming ``number``."""
-        return self._rename_state(state, self._renamings[number], self._orders[number], number)
 
     def _rename_state(
         self, state: SystemState, mapping: dict[str, str], order: Sequence[int], tag: Any
