@@ -28,7 +28,7 @@ def _mark_glyph(mark: Mark) -> str:
     if mark.kind == "decide":
         return f"[{(mark.label or '?').upper()}]"
     glyph = _GLYPHS.get(mark.kind, "*")
-    return f"{glyph} {mark.label}" if mark.label and mark.kind in ("log", "timeout") else glyph
+    return f"{glyph} {mark.label}" if mark.label and mark.kind == "timeout" else glyph
 
 
 def _summary(event: Any, arrow: Arrow | None, mark: Mark | None) -> str:
@@ -70,7 +70,6 @@ class _Canvas:
     """One line of lanes: lifelines first, then the event drawn over them."""
 
     def __init__(self, lanes: int, width: int) -> None:
-        self.width = width
         self.chars = [" "] * (lanes * width)
 
     def put(self, column: int, text: str, limit: int | None = None) -> None:
