@@ -57,6 +57,8 @@ LIFELINE = "#555555"
 DOWN = "#bbbbbb"
 PARTITION = "#f0c987"
 DECISION_COLOURS = {"commit": "#2e8b57", "abort": "#c0392b"}
+# Outcomes named otherwise (sagas: committed, compensated) take the colour of their kind.
+DECISION_KINDS = {"committed": "commit", "aborted": "abort", "compensated": "abort"}
 OTHER_DECISION = "#7f8c8d"
 COST_COLUMNS = ("messages", "forced_writes", "lazy_writes", "delays")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
@@ -277,8 +279,13 @@ def _draw_arrow(
     )  # fmt: skip
 
 
+def _decision_kind(value: str) -> str:
+    value = value.lower()
+    return DECISION_KINDS.get(value, value)
+
+
 def _decision_box(ax: Axes, x: float, y: float, value: str, size: float = 8) -> None:
-    colour = DECISION_COLOURS.get(value.lower(), OTHER_DECISION)
+    colour = DECISION_COLOURS.get(_decision_kind(value), OTHER_DECISION)
     ax.text(
         x, y, value.upper(), fontsize=size, fontweight="bold", color="white",
         ha="center", va="center", zorder=7, gid="decision",
@@ -330,7 +337,7 @@ def _legend_handles(plan: SequenceLayout) -> list[Any]:
     arrows = {arrow.kind for arrow in plan.arrows}
     marks = {mark.kind for mark in plan.marks}
     forced = {mark.forced for mark in plan.marks if mark.kind == "log"}
-    decisions = {(mark.label or "").lower() for mark in plan.marks if mark.kind == "decide"}
+    decisions = {_decision_kind(mark.label or "") for mark in plan.marks if mark.kind == "decide"}
     entries: list[tuple[bool, Any]] = [
         ("message" in arrows, Line2D([], [], color=MESSAGE, lw=1.2, label="message")),
         ("duplicate" in arrows,

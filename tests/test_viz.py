@@ -505,3 +505,24 @@ def test_all_plot_kinds_render_headless_without_warnings(crash_trace, recwarn):
     ):
         assert viz.to_png(figure).startswith(PNG_MAGIC)
     assert [str(w.message) for w in recwarn] == []
+
+
+def test_saga_outcomes_take_the_colour_of_their_kind():
+    from dtcourse.trace import Event, Trace
+    from dtcourse.viz import DECISION_COLOURS, sequence_diagram
+
+    events = (
+        Event(0, 0.0, "decide", "orchestrator", detail="compensated"),
+        Event(1, 1.0, "decide", "other", detail="committed"),
+    )
+    figure = sequence_diagram(Trace(("orchestrator", "other"), events))
+    boxes = {
+        text.get_text(): text.get_bbox_patch().get_facecolor()
+        for ax in figure.axes
+        for text in ax.texts
+        if text.get_gid() == "decision"
+    }
+    from matplotlib.colors import to_rgba
+
+    assert boxes["COMPENSATED"] == to_rgba(DECISION_COLOURS["abort"])
+    assert boxes["COMMITTED"] == to_rgba(DECISION_COLOURS["commit"])
