@@ -27,11 +27,26 @@ class RunResult:
     error: str | None  # None when every cell ran
 
 
+def stopped_at_exercise(result: RunResult) -> bool:
+    """A student release runs until its first unsolved exercise, whose stub raises
+    NotImplementedError (directly, or inside a check that reports it)."""
+    return result.error is not None and "NotImplementedError" in result.error
+
+
+def verdict(result: RunResult, release: bool = False) -> str:
+    if result.error is None:
+        return "ok"
+    if release and stopped_at_exercise(result):
+        return f"ok, stops at the first unsolved exercise ({result.error.split(':')[0]})"
+    return f"FAILED at {result.error}"
+
+
 def run_notebooks(
     notebooks: Iterable[Path],
     out_dir: Path,
     parameters: Mapping[str, Any] | None = None,
     report: Callable[[str], None] = print,
+    release: bool = False,
 ) -> list[RunResult]:
     """Execute each notebook in its own folder's context; never stop at the first failure."""
     import papermill
@@ -59,7 +74,7 @@ def run_notebooks(
         except PapermillExecutionError as failure:
             error = f"cell {failure.exec_count}: {failure.ename}: {failure.evalue}"
         seconds = time.perf_counter() - started
-        verdict = "ok" if error is None else f"FAILED at {error}"
-        report(f"{notebook.name}: {seconds:.1f} s, {verdict}")
-        results.append(RunResult(notebook, output, seconds, error))
+        result = RunResult(notebook, output, seconds, error)
+        report(f"{notebook.name}: {seconds:.1f} s, {verdict(result, release)}")
+        results.append(result)
     return results

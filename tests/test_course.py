@@ -175,3 +175,12 @@ def test_round_trip_full_marks_zero_and_partial_credit(course, capsys):
             hidden_lines = _secret_lines(_sources(source), solutions=False)
             leaked = [line for line in hidden_lines if html.escape(line) in page]
             assert not leaked, f"feedback for {student} shows hidden tests: {leaked[:2]}"
+
+
+def test_papermill_runs_each_release_up_to_its_first_exercise(course, tmp_path, capsys):
+    code = main(["run", "--release", "--root", str(course), "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for phase in PHASES:
+        assert f"{phase.assignment}.ipynb: " in out
+    assert out.count("stops at the first unsolved exercise") == len(PHASES), out
