@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= test
 
-.PHONY: lab test lint build bench clean-venv
+.PHONY: lab test build bench system-deps clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
