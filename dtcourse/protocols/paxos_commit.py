@@ -28,6 +28,7 @@ from typing import Literal
 
 from dtcourse.actors import Node, Out
 from dtcourse.errors import ModelError
+from dtcourse.protocols.twopc import Abort, Commit  # the same decision messages as 2PC
 
 PREPARED = "prepared"
 ABORTED = "aborted"
@@ -66,16 +67,6 @@ class Phase2a:
 class Phase2b:
     ballot: int
     values: Values
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Abort:
-    pass
 
 
 @dataclass(frozen=True, slots=True)

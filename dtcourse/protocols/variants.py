@@ -29,6 +29,7 @@ from typing import Literal
 
 from dtcourse.actors import Node, Out
 from dtcourse.errors import ModelError
+from dtcourse.protocols.twopc import Abort, Commit, decision_message  # as in 2PC
 
 Presumption = Literal["nothing", "abort", "commit"]
 PRESUMPTIONS: tuple[str, ...] = ("nothing", "abort", "commit")
@@ -46,16 +47,6 @@ class Prepare:
 @dataclass(frozen=True, slots=True)
 class Vote:
     vote: str  # "yes", "no" or "read"
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Abort:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +69,6 @@ class Outcome:
     """The one-phase participant's answer: what it decided on its own."""
 
     decision: str
-
-
-def decision_message(decision: str) -> Commit | Abort:
-    return Commit() if decision == "commit" else Abort()
 
 
 def check_presumption(presumption: str) -> Presumption:
