@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 import time
 
-from dtcourse.checker import check
-from dtcourse.protocols import build
-from dtcourse.sim import Fault, chaos
+from dtcourse.commit.protocols import build
+from dtcourse.engine.checker import check
+from dtcourse.engine.sim import Fault, chaos
 
 CHECKS = [
     (

@@ -1,6 +1,6 @@
 """Checker speed: the generic checker against a hand-written BFS, and symmetry reduction.
 
-1. TwoPhase with 7 resource managers, no symmetry: ``dtcourse.checker.check`` against a
+1. TwoPhase with 7 resource managers, no symmetry: ``dtcourse.engine.checker.check`` against a
    special-purpose breadth-first search of the same spec, in the same process. The
    baseline is written to be fast: the same state encoding as the spec module (so the
    comparison measures the checker, not a choice of encoding), successors generated
@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from dtcourse.checker import check
-from dtcourse.specs import build
-from dtcourse.specs.twophase import (
+from dtcourse.commit.specs import build
+from dtcourse.commit.specs.twophase import (
     ABORT_MSG,
     ABORTED,
     COMMIT_MSG,
@@ -34,6 +33,7 @@ from dtcourse.specs.twophase import (
     TPState,
     prepared_msg,
 )
+from dtcourse.engine.checker import check
 
 
 def hand_written_twophase(n: int) -> tuple[int, int, int]:

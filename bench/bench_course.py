@@ -13,11 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from dtcourse.authoring import phase_files
-from dtcourse.grading import generate_release, grade
-from dtcourse.paths import course_root
-from dtcourse.runner import run_notebooks
-from dtcourse.syllabus import load_syllabus
+from dtcourse_instructor.authoring import phase_files
+from dtcourse_instructor.course_folder import course_root
+from dtcourse_instructor.grading import generate_release, grade
+from dtcourse_instructor.runner import run_notebooks
+
+from dtcourse.runtime.syllabus import load_syllabus
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ PARTS = [
 
 
 def _broken_nodes():
-    from dtcourse.protocols import twopc
+    from dtcourse.commit.protocols import twopc
 
     class Participant(twopc.Participant):
         def on_recover(self, log, out):
@@ -47,8 +47,9 @@ def _broken_nodes():
 
 
 def time_parts() -> None:
-    from dtcourse.exercises import verify
-    from dtcourse.protocols import twopc
+    from dtcourse_instructor.grader import grade_part as verify
+
+    from dtcourse.commit.protocols import twopc
 
     reference = {
         "p2.twopc.participant": twopc.Participant,
@@ -64,7 +65,7 @@ def time_parts() -> None:
                 verdict = "fail"
             seconds = time.perf_counter() - started
             print(f"  {label:9} {exercise} {part:12} {verdict}  {seconds:6.2f} s")
-    from dtcourse.exercises.phase2_threepc import reference_rule
+    from dtcourse_instructor.grader.phase2_threepc import reference_rule
 
     for crashes in (1, 2):
         started = time.perf_counter()
@@ -96,9 +97,10 @@ def _broken_notebook(notebook):
 
 
 def time_grading() -> None:
-    from dtcourse.authoring import convert, write_notebook
-    from dtcourse.grading import generate_release, grade
-    from dtcourse.syllabus import load_syllabus
+    from dtcourse_instructor.authoring import convert, write_notebook
+    from dtcourse_instructor.grading import generate_release, grade
+
+    from dtcourse.runtime.syllabus import load_syllabus
 
     os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     source = convert(ROOT / "course" / f"{PHASE}.py", load_syllabus())

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dtcourse.progress import ProgressStore
+from dtcourse.runtime.progress import ProgressStore
 
 
 def per_call_ms(action: Callable[[], object], repeat: int) -> float:

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dtcourse.progress import ProgressStore
-from dtcourse.widgets import checklist, resource_list
+from dtcourse.runtime.progress import ProgressStore
+from dtcourse.runtime.widgets import checklist, resource_list
 
 
 def median_ms(action: Callable[[], object], repeat: int) -> float:

@@ -24,9 +24,9 @@
 
 # %% dtcourse={"locked": true}
 import dtcourse
-from dtcourse.notebook import setup
+from dtcourse.runtime.notebook import setup
 
-setup("0.1.0")
+setup("0.2.0")
 
 # %% tags=["parameters"]
 # Settings for unattended runs (papermill, grading); you can leave them as they are.
@@ -36,7 +36,7 @@ transfers_per_run = 12  # transfers in those workloads
 ci = False  # True in continuous integration: smaller runs where it matters
 
 # %% dtcourse={"locked": true}
-setup("0.1.0", progress_store)
+setup("0.2.0", progress_store)
 
 # %% [markdown]
 # ## Your reading list
@@ -57,7 +57,7 @@ setup("0.1.0", progress_store)
 # <!-- /resources -->
 
 # %%
-from dtcourse.widgets import resource_list
+from dtcourse.runtime.widgets import resource_list
 
 resource_list("phase1")
 
@@ -161,8 +161,8 @@ resource_list("phase1")
 # client crashing.
 
 # %%
-from dtcourse.labs.naive_transfer import demo
-from dtcourse.viz import sequence_diagram
+from dtcourse.lessons.naive_transfer import demo
+from dtcourse.pictures.viz import sequence_diagram
 
 lost = demo("crash_between")
 print(lost.summary())
@@ -178,7 +178,7 @@ sequence_diagram(lost.trace, title="Naive transfer: the client crashes after the
 # %%
 import pandas as pd
 
-from dtcourse.labs.naive_transfer import FAULTS, ORDERS
+from dtcourse.lessons.naive_transfer import FAULTS, ORDERS
 
 rows = []
 for order in ORDERS:
@@ -206,7 +206,7 @@ pd.DataFrame(rows)
 # %%
 import random
 
-from dtcourse.labs.naive_transfer import BREAKING_FAULTS, random_workload, run_transfers
+from dtcourse.lessons.naive_transfer import BREAKING_FAULTS, random_workload, run_transfers
 
 opening, planned = random_workload(seed, banks=3, accounts=6, transfers=transfers_per_run)
 rng = random.Random(seed)
@@ -438,12 +438,15 @@ dtcourse.check("p1.transfer", audit)
 # total.
 
 # %% dtcourse={"test": "p1.transfer", "points": 3}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p1.transfer", "clean", audit)
+check_part("p1.transfer", "clean", audit)
 ### BEGIN HIDDEN TESTS
-from dtcourse.labs.naive_transfer import random_workload as _workload
-from dtcourse.labs.naive_transfer import run_transfers as _run
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p1.transfer", "clean", audit)
+from dtcourse.lessons.naive_transfer import random_workload as _workload
+from dtcourse.lessons.naive_transfer import run_transfers as _run
 
 _runs = []
 for _seed, _banks, _accounts, _count in ((101, 2, 2, 5), (102, 3, 7, 15), (103, 4, 9, 20)):
@@ -453,12 +456,15 @@ for _seed, _banks, _accounts, _count in ((101, 2, 2, 5), (102, 3, 7, 15), (103, 
     _runs.append(_run(_opening, _planned, {_planned[0].id: "crash_before_first"},
                       order="credit_first"))
 _runs.append(_run({"bank-a": {"alice": 0}, "bank-b": {"bob": 0}}, []))
-verify("p1.transfer", "clean", audit, runs=_runs)
+grade_part("p1.transfer", "clean", audit, runs=_runs)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p1.transfer", "points": 4}
-verify("p1.transfer", "lost_debit", audit)
+check_part("p1.transfer", "lost_debit", audit)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p1.transfer", "lost_debit", audit)
 _runs = []
 for _seed, _banks, _accounts, _count, _victims in (
     (201, 2, 4, 8, (0,)),
@@ -468,13 +474,16 @@ for _seed, _banks, _accounts, _count, _victims in (
     _opening, _planned = _workload(_seed, banks=_banks, accounts=_accounts, transfers=_count)
     _faults = {_planned[i].id: "crash_between" for i in _victims if i < len(_planned)}
     _runs.append(_run(_opening, _planned, _faults))
-verify("p1.transfer", "lost_debit", audit, runs=_runs)
+grade_part("p1.transfer", "lost_debit", audit, runs=_runs)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p1.transfer", "points": 3}
-verify("p1.transfer", "faults", audit)
+check_part("p1.transfer", "faults", audit)
 ### BEGIN HIDDEN TESTS
-from dtcourse.labs.naive_transfer import Transfer as _Transfer
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p1.transfer", "faults", audit)
+from dtcourse.lessons.naive_transfer import Transfer as _Transfer
 
 _runs = []
 _opening, _planned = _workload(301, banks=3, accounts=6, transfers=12)
@@ -508,7 +517,7 @@ _runs.append(
         {"t1": "rejected_credit", "t3": "lost_reply_retry"},
     )
 )
-verify("p1.transfer", "faults", audit, runs=_runs)
+grade_part("p1.transfer", "faults", audit, runs=_runs)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -636,8 +645,8 @@ verify("p1.transfer", "faults", audit, runs=_runs)
 # labels each arrow with the item (and site) whose conflict put it there; a cycle is red.
 
 # %%
-from dtcourse.precedence import conflicts
-from dtcourse.viz_precedence import precedence_figure
+from dtcourse.lessons.histories import conflicts
+from dtcourse.pictures.precedence import precedence_figure
 
 h1 = "r1[x] w2[x] r2[y] w1[y] c1 c2"
 for conflict in conflicts(h1):
@@ -842,7 +851,7 @@ precedence_figure(mine, by_site=True)
 # the other's last read).
 
 # %% dtcourse={"solution": "p1.serializability"}
-from dtcourse.precedence import Verdict, parse_history
+from dtcourse.lessons.histories import Verdict, parse_history
 
 
 def analyse(history):
@@ -934,7 +943,7 @@ def analyse(history):
 # Work through the reading's histories with your function, then ask for feedback.
 
 # %%
-from dtcourse.exercises.phase1 import VISIBLE_HISTORIES
+from dtcourse_instructor.grader.phase1 import VISIBLE_HISTORIES
 
 for text in VISIBLE_HISTORIES:
     print(text, "->", analyse(parse_history(text)))
@@ -945,8 +954,11 @@ dtcourse.check("p1.serializability", analyse)
 # anomaly, each on the reading's histories and on histories you do not see.
 
 # %% dtcourse={"test": "p1.serializability", "points": 4}
-verify("p1.serializability", "edges", analyse)
+check_part("p1.serializability", "edges", analyse)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p1.serializability", "edges", analyse)
 _histories = (
     "r1[x]@A r2[y]@B w1[y]@B w2[x]@A c1 c2",
     "r1[x]@A w1[x]@A r2[x]@A r3[y]@B w2[y]@B c1 c2 c3",
@@ -956,12 +968,15 @@ _histories = (
     "w1[x]@A w1[y]@B r2[x]@A r2[y]@B c1 c2",
     "r1[x]@A r2[x]@A r3[x]@A c1 c2 c3",
 )
-verify("p1.serializability", "edges", analyse, histories=_histories)
+grade_part("p1.serializability", "edges", analyse, histories=_histories)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p1.serializability", "points": 3}
-verify("p1.serializability", "verdict", analyse)
+check_part("p1.serializability", "verdict", analyse)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p1.serializability", "verdict", analyse)
 _histories = (
     "r1[x]@A w1[x]@A r2[x]@A r3[y]@B w2[y]@B c1 c2 c3",
     "r2[y]@B w1[x]@A w1[y]@B c1 r2[x]@A c2",
@@ -970,12 +985,15 @@ _histories = (
     "r1[x]@A w2[x]@A w3[x]@A a2 r1[y]@B w3[y]@B c1 c3",
     "r1[x]@A r2[x]@A r3[x]@A c1 c2 c3",
 )
-verify("p1.serializability", "verdict", analyse, histories=_histories)
+grade_part("p1.serializability", "verdict", analyse, histories=_histories)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p1.serializability", "points": 3}
-verify("p1.serializability", "anomaly", analyse)
+check_part("p1.serializability", "anomaly", analyse)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p1.serializability", "anomaly", analyse)
 _histories = (
     "r1[x]@A r2[y]@B w1[y]@B w2[x]@A c1 c2",
     "r1[x]@A r2[x]@A w2[x]@A w1[x]@A c1 c2",
@@ -985,7 +1003,7 @@ _histories = (
     "w3[z]@B r1[z]@B w1[x]@A r2[x]@A w2[y]@A r3[y]@A c1 c2 c3",
     "w1[x]@A a1 r2[x]@A c2",
 )
-verify("p1.serializability", "anomaly", analyse, histories=_histories)
+grade_part("p1.serializability", "anomaly", analyse, histories=_histories)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1007,6 +1025,6 @@ verify("p1.serializability", "anomaly", analyse, histories=_histories)
 # readings are marked as read and its exercises pass `dtcourse.check`.
 
 # %%
-from dtcourse.widgets import checklist
+from dtcourse.runtime.widgets import checklist
 
 checklist()

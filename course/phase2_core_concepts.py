@@ -27,9 +27,9 @@
 
 # %% dtcourse={"locked": true}
 import dtcourse
-from dtcourse.notebook import setup
+from dtcourse.runtime.notebook import setup
 
-setup("0.1.0")
+setup("0.2.0")
 
 # %% tags=["parameters"]
 # Settings for unattended runs (papermill, grading); you can leave them as they are.
@@ -40,7 +40,7 @@ max_states = 20_000  # bound on the model-checker runs of the hands-on cells
 chaos_runs = 300  # how many seeded random runs the chaos cells make
 
 # %% dtcourse={"locked": true}
-setup("0.1.0", progress_store)
+setup("0.2.0", progress_store)
 
 # %% [markdown]
 # ## Your reading list
@@ -64,7 +64,7 @@ setup("0.1.0", progress_store)
 # <!-- /resources -->
 
 # %%
-from dtcourse.widgets import resource_list
+from dtcourse.runtime.widgets import resource_list
 
 resource_list("phase2")
 
@@ -99,11 +99,11 @@ resource_list("phase2")
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from dtcourse.checker import check as model_check
-from dtcourse.protocols import build
-from dtcourse.sim import Fault, Latency, chaos, simulate
-from dtcourse.statemachines import protocol_state_machine
-from dtcourse.viz import plot_metrics, sequence_diagram, state_diagram
+from dtcourse.engine.checker import check as model_check
+from dtcourse.commit.protocols import build
+from dtcourse.engine.sim import Fault, Latency, chaos, simulate
+from dtcourse.pictures.statemachines import protocol_state_machine
+from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
 
 # %% [markdown]
 # <!-- resource:p2.twopc -->
@@ -235,7 +235,7 @@ display(plot_metrics(faulty_run.trace))
 # counterexamples below (`trace_viewer(system.trace_of(result.blocking))`).
 
 # %%
-from dtcourse.widgets import trace_viewer
+from dtcourse.runtime.widgets import trace_viewer
 
 trace_viewer(faulty_run.trace)
 
@@ -443,7 +443,7 @@ if blocking_result.blocking is not None:
 # Complete the participant class `Participant2PC(name, coordinator, vote)` below (`vote` is
 # `"yes"`, `"no"` or `"any"`; with `"any"` the participant may abort on its own before
 # voting). It talks to the reference coordinator with the message classes of
-# `dtcourse.protocols.twopc`: it receives `Prepare`, `Commit` and `Abort`, and sends
+# `dtcourse.commit.protocols.twopc`: it receives `Prepare`, `Commit` and `Abort`, and sends
 # `Vote("yes")`, `Vote("no")` and `DecisionRequest()`. Your participant must:
 #
 # - at the start, set a timer (`out.set_timer("prepare", waiting_on=...)`; wait on the
@@ -468,8 +468,8 @@ if blocking_result.blocking is not None:
 # %% dtcourse={"solution": "p2.twopc.participant"}
 from dataclasses import dataclass
 
-from dtcourse.actors import Node
-from dtcourse.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
+from dtcourse.engine.actors import Node
+from dtcourse.commit.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
 
 
 @dataclass(frozen=True)
@@ -549,29 +549,38 @@ class Participant2PC(Node):
 dtcourse.check("p2.twopc.participant", Participant2PC)
 
 # %% dtcourse={"test": "p2.twopc.participant", "points": 3}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.twopc.participant", "failure_free", Participant2PC)
+check_part("p2.twopc.participant", "failure_free", Participant2PC)
 ### BEGIN HIDDEN TESTS
-verify("p2.twopc.participant", "failure_free", Participant2PC, participants=3,
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.twopc.participant", "failure_free", Participant2PC)
+grade_part("p2.twopc.participant", "failure_free", Participant2PC, participants=3,
        votes=("yes", "any", "yes"))
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.twopc.participant", "points": 4}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.twopc.participant", "timeouts", Participant2PC)
+check_part("p2.twopc.participant", "timeouts", Participant2PC)
 ### BEGIN HIDDEN TESTS
-verify("p2.twopc.participant", "timeouts", Participant2PC, votes=("any", "yes"))
-verify("p2.twopc.participant", "timeouts", Participant2PC, participants=3, votes="yes")
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.twopc.participant", "timeouts", Participant2PC)
+grade_part("p2.twopc.participant", "timeouts", Participant2PC, votes=("any", "yes"))
+grade_part("p2.twopc.participant", "timeouts", Participant2PC, participants=3, votes="yes")
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.twopc.participant", "points": 3}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.twopc.participant", "recovery", Participant2PC)
+check_part("p2.twopc.participant", "recovery", Participant2PC)
 ### BEGIN HIDDEN TESTS
-verify("p2.twopc.participant", "recovery", Participant2PC, participants=3, seed=11, runs=80,
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.twopc.participant", "recovery", Participant2PC)
+grade_part("p2.twopc.participant", "recovery", Participant2PC, participants=3, seed=11, runs=80,
        duplicate=True)
 ### END HIDDEN TESTS
 
@@ -599,8 +608,8 @@ verify("p2.twopc.participant", "recovery", Participant2PC, participants=3, seed=
 # %% dtcourse={"solution": "p2.twopc.coordinator"}
 from dataclasses import dataclass, replace
 
-from dtcourse.actors import Node
-from dtcourse.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
+from dtcourse.engine.actors import Node
+from dtcourse.commit.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
 
 
 @dataclass(frozen=True)
@@ -666,36 +675,48 @@ class Coordinator2PC(Node):
 dtcourse.check("p2.twopc.coordinator", Coordinator2PC)
 
 # %% dtcourse={"test": "p2.twopc.coordinator", "points": 4}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.twopc.coordinator", "failure_free", Coordinator2PC)
+check_part("p2.twopc.coordinator", "failure_free", Coordinator2PC)
 ### BEGIN HIDDEN TESTS
-verify("p2.twopc.coordinator", "failure_free", Coordinator2PC, participants=3,
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.twopc.coordinator", "failure_free", Coordinator2PC)
+grade_part("p2.twopc.coordinator", "failure_free", Coordinator2PC, participants=3,
        votes=("any", "yes", "any"))
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.twopc.coordinator", "points": 4}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.twopc.coordinator", "timeouts", Coordinator2PC)
+check_part("p2.twopc.coordinator", "timeouts", Coordinator2PC)
 ### BEGIN HIDDEN TESTS
-verify("p2.twopc.coordinator", "timeouts", Coordinator2PC, participants=3, votes="yes")
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.twopc.coordinator", "timeouts", Coordinator2PC)
+grade_part("p2.twopc.coordinator", "timeouts", Coordinator2PC, participants=3, votes="yes")
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.twopc.coordinator", "points": 4}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.twopc.coordinator", "recovery", Coordinator2PC)
+check_part("p2.twopc.coordinator", "recovery", Coordinator2PC)
 ### BEGIN HIDDEN TESTS
-verify("p2.twopc.coordinator", "recovery", Coordinator2PC, participants=3, seed=21, runs=80)
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.twopc.coordinator", "recovery", Coordinator2PC)
+grade_part("p2.twopc.coordinator", "recovery", Coordinator2PC, participants=3, seed=21, runs=80)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.twopc.coordinator", "points": 3}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.twopc.coordinator", "lossy", Coordinator2PC)
+check_part("p2.twopc.coordinator", "lossy", Coordinator2PC)
 ### BEGIN HIDDEN TESTS
-verify("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed=12, runs=80,
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.twopc.coordinator", "lossy", Coordinator2PC)
+grade_part("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed=12, runs=80,
        duplicate=True)
 ### END HIDDEN TESTS
 
@@ -739,28 +760,31 @@ blocking_answer = {
 dtcourse.check("p2.blocking", blocking_answer)
 
 # %% dtcourse={"test": "p2.blocking", "points": 1}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.blocking", "found", blocking_answer)
+check_part("p2.blocking", "found", blocking_answer)
 ### BEGIN HIDDEN TESTS
-verify("p2.blocking", "found", blocking_answer, participants=2, votes="yes", crashes=1,
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.blocking", "found", blocking_answer)
+grade_part("p2.blocking", "found", blocking_answer, participants=2, votes="yes", crashes=1,
        timing="perfect")
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.blocking", "points": 1}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.blocking", "failed", blocking_answer)
+check_part("p2.blocking", "failed", blocking_answer)
 
 # %% dtcourse={"test": "p2.blocking", "points": 1}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.blocking", "votes", blocking_answer)
+check_part("p2.blocking", "votes", blocking_answer)
 
 # %% dtcourse={"test": "p2.blocking", "points": 2}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.blocking", "participants", blocking_answer)
+check_part("p2.blocking", "participants", blocking_answer)
 
 # %% [markdown]
 # ### Sources
@@ -1090,7 +1114,7 @@ display(sequence_diagram(split_run.trace,
 # Then say for yourself which timer fired on each side, and what each side believed.
 
 # %% dtcourse={"solution": "p2.threepc"}
-from dtcourse.exercises.phase2_threepc import system as threepc_system
+from dtcourse_instructor.grader.phase2_threepc import system as threepc_system
 
 
 def terminate(states):
@@ -1123,26 +1147,32 @@ partition_answer = {
 dtcourse.check("p2.threepc", {"rule": terminate, "partition": partition_answer})
 
 # %% dtcourse={"test": "p2.threepc", "points": 5}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.threepc", "rule", {"rule": terminate})
+check_part("p2.threepc", "rule", {"rule": terminate})
 ### BEGIN HIDDEN TESTS
-verify("p2.threepc", "rule", {"rule": terminate}, participants=4)
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.threepc", "rule", {"rule": terminate})
+grade_part("p2.threepc", "rule", {"rule": terminate}, participants=4)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.threepc", "points": 5}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.threepc", "crash_stop", {"rule": terminate})
+check_part("p2.threepc", "crash_stop", {"rule": terminate})
 ### BEGIN HIDDEN TESTS
-verify("p2.threepc", "crash_stop", {"rule": terminate}, crashes=2)
-verify("p2.threepc", "crash_stop", {"rule": terminate}, crashes=2, votes=("yes", "any"))
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.threepc", "crash_stop", {"rule": terminate})
+grade_part("p2.threepc", "crash_stop", {"rule": terminate}, crashes=2)
+grade_part("p2.threepc", "crash_stop", {"rule": terminate}, crashes=2, votes=("yes", "any"))
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.threepc", "points": 5}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.threepc", "partition", {"rule": terminate, "partition": partition_answer})
+check_part("p2.threepc", "partition", {"rule": terminate, "partition": partition_answer})
 
 # %% [markdown]
 # ### Sources
@@ -1311,9 +1341,9 @@ print(demo)
 # cycle in red:
 
 # %%
-from dtcourse.deadlock import detect, global_graph, local_cycles
-from dtcourse.precedence import PrecedenceGraph
-from dtcourse.viz_precedence import draw_precedence
+from dtcourse.lessons.deadlock import detect, global_graph, local_cycles
+from dtcourse.lessons.histories import PrecedenceGraph
+from dtcourse.pictures.precedence import draw_precedence
 
 sites = {
     "A": [("T1", "T2")],
@@ -1386,7 +1416,7 @@ print("global detector:", detect(sites, started))
 # The table as a curve: a participant holds its locks for 2d + 3f under 2PC.
 import numpy as np
 
-from dtcourse.viz import CourseFigure
+from dtcourse.pictures.viz import CourseFigure
 
 forced_write = 0.001  # f: one forced log write, in seconds
 one_way = np.logspace(-4.3, -1.3, 60)  # d: 50 microseconds to 50 ms
@@ -1482,19 +1512,25 @@ def recovery_step(log, in_doubt):
 dtcourse.check("p2.recovery", recovery_step)
 
 # %% dtcourse={"test": "p2.recovery", "points": 4}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.recovery", "rules", recovery_step)
+check_part("p2.recovery", "rules", recovery_step)
 ### BEGIN HIDDEN TESTS
-verify("p2.recovery", "rules", recovery_step, seed=41, cases=20)
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.recovery", "rules", recovery_step)
+grade_part("p2.recovery", "rules", recovery_step, seed=41, cases=20)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.recovery", "points": 6}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.recovery", "torture", recovery_step)
+check_part("p2.recovery", "torture", recovery_step)
 ### BEGIN HIDDEN TESTS
-verify("p2.recovery", "torture", recovery_step, seed=43, transfers=8, participants=3)
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.recovery", "torture", recovery_step)
+grade_part("p2.recovery", "torture", recovery_step, seed=43, transfers=8, participants=3)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1504,12 +1540,12 @@ verify("p2.recovery", "torture", recovery_step, seed=43, transfers=8, participan
 # edges `(waiter, holder)`; `started` maps each transaction to its start time. Build the
 # global wait-for graph, find a cycle in it (any one), and choose the victim by
 # **youngest dies**: the transaction of the cycle with the latest start time. Return
-# `Deadlock(cycle, victim)` (from `dtcourse.deadlock`), where `cycle` lists the
+# `Deadlock(cycle, victim)` (from `dtcourse.lessons.deadlock`), where `cycle` lists the
 # transactions in wait order (each waits for the next, the last for the first), or `None`
 # when there is no deadlock.
 
 # %% dtcourse={"solution": "p2.deadlock"}
-from dtcourse.deadlock import Deadlock
+from dtcourse.lessons.deadlock import Deadlock
 
 ### BEGIN SOLUTION
 def find_deadlock(local, started):
@@ -1546,27 +1582,36 @@ def find_deadlock(local, started):
 dtcourse.check("p2.deadlock", find_deadlock)
 
 # %% dtcourse={"test": "p2.deadlock", "points": 1}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.deadlock", "none", find_deadlock)
+check_part("p2.deadlock", "none", find_deadlock)
 ### BEGIN HIDDEN TESTS
-verify("p2.deadlock", "none", find_deadlock, seed=51, count=8, size=9)
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.deadlock", "none", find_deadlock)
+grade_part("p2.deadlock", "none", find_deadlock, seed=51, count=8, size=9)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.deadlock", "points": 2}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.deadlock", "cycle", find_deadlock)
+check_part("p2.deadlock", "cycle", find_deadlock)
 ### BEGIN HIDDEN TESTS
-verify("p2.deadlock", "cycle", find_deadlock, seed=52, count=8, size=9)
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.deadlock", "cycle", find_deadlock)
+grade_part("p2.deadlock", "cycle", find_deadlock, seed=52, count=8, size=9)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p2.deadlock", "points": 2}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p2.deadlock", "victim", find_deadlock)
+check_part("p2.deadlock", "victim", find_deadlock)
 ### BEGIN HIDDEN TESTS
-verify("p2.deadlock", "victim", find_deadlock, seed=53, count=8, size=9)
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p2.deadlock", "victim", find_deadlock)
+grade_part("p2.deadlock", "victim", find_deadlock, seed=53, count=8, size=9)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1589,6 +1634,6 @@ verify("p2.deadlock", "victim", find_deadlock, seed=53, count=8, size=9)
 # readings are marked as read and its exercises pass `dtcourse.check`.
 
 # %%
-from dtcourse.widgets import checklist
+from dtcourse.runtime.widgets import checklist
 
 checklist()

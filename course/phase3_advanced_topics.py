@@ -29,9 +29,9 @@
 
 # %% dtcourse={"locked": true}
 import dtcourse
-from dtcourse.notebook import setup
+from dtcourse.runtime.notebook import setup
 
-setup("0.1.0")
+setup("0.2.0")
 
 # %% tags=["parameters"]
 # Settings for unattended runs (papermill, grading); you can leave them as they are.
@@ -41,7 +41,7 @@ ci = False  # True in automated runs: smaller sweeps
 max_participants = 8  # largest number of participants in the cost plots
 
 # %% dtcourse={"locked": true}
-setup("0.1.0", progress_store)
+setup("0.2.0", progress_store)
 
 # %% [markdown]
 # ## Your reading list
@@ -61,7 +61,7 @@ setup("0.1.0", progress_store)
 # <!-- /resources -->
 
 # %%
-from dtcourse.widgets import resource_list
+from dtcourse.runtime.widgets import resource_list
 
 resource_list("phase3")
 
@@ -144,8 +144,8 @@ resource_list("phase3")
 # compensated: its local transaction rolled back and left nothing to undo.
 
 # %%
-from dtcourse.saga import Faults, orchestrate, order_saga, run
-from dtcourse.viz import sequence_diagram, text_sequence
+from dtcourse.lessons.saga import Faults, orchestrate, order_saga, run
+from dtcourse.pictures.viz import sequence_diagram, text_sequence
 
 declined = run(orchestrate, order_saga(), Faults(fail_step="charge_card"))
 print("outcome:", declined.outcome, "| requests:", declined.story())
@@ -251,7 +251,7 @@ sequence_diagram(crashed.trace, title="The orchestrator crashes after T3's reply
 # have waited for it instead of failing.
 
 # %%
-from dtcourse.saga import anomaly_demo
+from dtcourse.lessons.saga import anomaly_demo
 
 lost_sale = anomaly_demo()
 for reading in lost_sale.readings:
@@ -264,7 +264,7 @@ sequence_diagram(lost_sale.trace, title="Lost sale: saga o2 acts on saga o1's in
 # the same declined card:
 
 # %%
-from dtcourse.saga import DEMO_STORES, serial_outcomes
+from dtcourse.lessons.saga import DEMO_STORES, serial_outcomes
 
 both = (order_saga("o1", quantity=2), order_saga("o2", quantity=1, customer="bob"))
 serial = serial_outcomes(both, stores=DEMO_STORES, failing={"o1": "charge_card"})
@@ -339,7 +339,7 @@ assert dict(lost_sale.outcomes) not in serial.values()
 import tempfile
 from pathlib import Path
 
-from dtcourse.outbox import deliver
+from dtcourse.lessons.outbox import deliver
 
 orders = (("o1", 30), ("o2", 45), ("o3", 10))
 with tempfile.TemporaryDirectory() as folder:
@@ -524,33 +524,45 @@ dtcourse.check("p3.saga", run_saga)
 # see: longer sagas, more failing compensations, and crashes during recovery.
 
 # %% dtcourse={"test": "p3.saga", "points": 2}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
-verify("p3.saga", "commit", run_saga)
+check_part("p3.saga", "commit", run_saga)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.saga", "commit", run_saga)
 _hidden_commit = {"lengths": (1, 5, 7)}
-verify("p3.saga", "commit", run_saga, **_hidden_commit)
+grade_part("p3.saga", "commit", run_saga, **_hidden_commit)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p3.saga", "points": 3}
-verify("p3.saga", "compensate", run_saga)
+check_part("p3.saga", "compensate", run_saga)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.saga", "compensate", run_saga)
 _hidden_compensate = {"lengths": (2, 5, 7)}
-verify("p3.saga", "compensate", run_saga, **_hidden_compensate)
+grade_part("p3.saga", "compensate", run_saga, **_hidden_compensate)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p3.saga", "points": 2}
-verify("p3.saga", "retry", run_saga)
+check_part("p3.saga", "retry", run_saga)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.saga", "retry", run_saga)
 _hidden_retry = {"lengths": (4, 6), "failures": 5}
-verify("p3.saga", "retry", run_saga, **_hidden_retry)
+grade_part("p3.saga", "retry", run_saga, **_hidden_retry)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p3.saga", "points": 3}
-verify("p3.saga", "recover", run_saga)
+check_part("p3.saga", "recover", run_saga)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.saga", "recover", run_saga)
 _hidden_recover = {"lengths": (5,), "crashes": 2}
-verify("p3.saga", "recover", run_saga, **_hidden_recover)
+grade_part("p3.saga", "recover", run_saga, **_hidden_recover)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -695,7 +707,7 @@ verify("p3.saga", "recover", run_saga, **_hidden_recover)
 # rarely abort.
 
 # %%
-from dtcourse.costs import measure
+from dtcourse.commit.costs import measure
 
 for variant in ("presumed nothing", "presumed abort", "presumed commit"):
     for outcome in ("commit", "abort"):
@@ -733,8 +745,8 @@ for variant in ("presumed nothing", "presumed abort", "presumed commit"):
 # the rules above.
 
 # %%
-from dtcourse.costs import cost_table, writes_by_node
-from dtcourse.viz import plot_costs
+from dtcourse.commit.costs import cost_table, writes_by_node
+from dtcourse.pictures.viz import plot_costs
 
 costs = cost_table(range(1, (4 if ci else max_participants) + 1))
 print(costs[costs["participants"] == 3].drop(columns=["read_only", "decided"]).to_string(
@@ -800,8 +812,8 @@ for variant in ("presumed abort", "presumed commit"):
 # F = 0 (one acceptor, on C) the same; with F = 1 there is none.
 
 # %%
-from dtcourse.checker import check
-from dtcourse.protocols.catalog import build
+from dtcourse.engine.checker import check
+from dtcourse.commit.protocols.catalog import build
 
 for label, system in (
     ("2PC (presumed abort)", build("presumed abort", 2, "yes", crashes=1)),
@@ -820,7 +832,7 @@ for label, system in (
 # that every participant's instance chose *prepared*, proposes that, and tells everyone.
 
 # %%
-from dtcourse.sim import Fault, Latency, simulate
+from dtcourse.engine.sim import Fault, Latency, simulate
 
 standby = simulate(build("paxos commit", 2, "yes"), latency=Latency("constant", 1.0, 1.0),
                    faults=[Fault(2.5, "crash", "C")], timeout=3.0)
@@ -937,7 +949,7 @@ sequence_diagram(standby.trace, title="Paxos Commit: the leader crashes, A2 take
 # %%
 import pandas as pd
 
-from dtcourse.costs import load_curve
+from dtcourse.commit.costs import load_curve
 
 rates = [0.2, 0.4, 0.6, 0.8, 0.9, 0.95] + ([] if ci else [1.2, 1.6, 1.9])
 load = pd.concat([load_curve(v, 3, rates, transactions=200 if ci else 1000, seed=seed)
@@ -1026,8 +1038,8 @@ plot_costs(by_rate, x="abort rate (%)", y="forced_writes")
 # %%
 from dataclasses import dataclass, replace
 
-from dtcourse.actors import Node, Out  # noqa: F401 (Out: what every handler's `out` is)
-from dtcourse.protocols.variants import Abort, Ack, Commit, Inquiry, Prepare, Vote
+from dtcourse.engine.actors import Node, Out  # noqa: F401 (Out: what every handler's `out` is)
+from dtcourse.commit.protocols.variants import Abort, Ack, Commit, Inquiry, Prepare, Vote
 
 
 def decision_message(decision):
@@ -1174,7 +1186,7 @@ class PresumedNothingParticipant(Node):
 # says:
 
 # %%
-from dtcourse.costs import measure, measure_nodes
+from dtcourse.commit.costs import measure, measure_nodes
 
 for outcome in ("commit", "abort"):
     ours = measure_nodes(PresumedNothingCoordinator, PresumedNothingParticipant, 3, outcome)
@@ -1202,7 +1214,7 @@ for outcome in ("commit", "abort"):
 # Keep the class names and the constructors `PresumedAbortCoordinator(name, participants)`
 # and `PresumedAbortParticipant(name, coordinator, vote)` (`vote` is `"yes"`, `"no"` or
 # `"any"`). You may reuse `CoordinatorState`, `ParticipantState` and `decision_message`
-# from above. Classes built on the package's own nodes in `dtcourse.protocols.variants`
+# from above. Classes built on the package's own nodes in `dtcourse.commit.protocols.variants`
 # are refused: the point is to write the handlers. The checks compare your run's messages
 # and forced writes with the cost table for a commit (3 points, 4n and 2n + 1) and an
 # abort with one no vote (3 points, 3n - 1 and n - 1), and model-check every schedule
@@ -1357,27 +1369,36 @@ class PresumedAbortParticipant(Node):
 dtcourse.check("p3.presumed_abort", (PresumedAbortCoordinator, PresumedAbortParticipant))
 
 # %% dtcourse={"test": "p3.presumed_abort", "points": 3}
-from dtcourse.exercises import verify
+from dtcourse.runtime.checks import check_part
 
 PA = (PresumedAbortCoordinator, PresumedAbortParticipant)
-verify("p3.presumed_abort", "commit cost", PA)
+check_part("p3.presumed_abort", "commit cost", PA)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.presumed_abort", "commit cost", PA)
 _hidden_pa_commit = {"sizes": (1, 2, 5)}
-verify("p3.presumed_abort", "commit cost", PA, **_hidden_pa_commit)
+grade_part("p3.presumed_abort", "commit cost", PA, **_hidden_pa_commit)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p3.presumed_abort", "points": 3}
-verify("p3.presumed_abort", "abort cost", PA)
+check_part("p3.presumed_abort", "abort cost", PA)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.presumed_abort", "abort cost", PA)
 _hidden_pa_abort = {"sizes": (1, 2, 5)}
-verify("p3.presumed_abort", "abort cost", PA, **_hidden_pa_abort)
+grade_part("p3.presumed_abort", "abort cost", PA, **_hidden_pa_abort)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p3.presumed_abort", "points": 4}
-verify("p3.presumed_abort", "safety", PA)
+check_part("p3.presumed_abort", "safety", PA)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.presumed_abort", "safety", PA)
 _hidden_pa_safety = {"participants": 2, "crashes": 2}
-verify("p3.presumed_abort", "safety", PA, **_hidden_pa_safety)
+grade_part("p3.presumed_abort", "safety", PA, **_hidden_pa_safety)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1389,7 +1410,7 @@ verify("p3.presumed_abort", "safety", PA, **_hidden_pa_safety)
 # transaction** for that workload, and that number: `{"variant": ..., "forced_writes":
 # ...}`. Justify it with the plot below (the lines are the expected forced writes as the
 # abort rate grows, for n = 4): where does your workload sit? Use
-# `dtcourse.costs.measure(variant, n, outcome)` for the measured cost of one commit or
+# `dtcourse.commit.costs.measure(variant, n, outcome)` for the measured cost of one commit or
 # abort. Worth 2 points for the number and 3 for the choice.
 
 # %%
@@ -1419,19 +1440,25 @@ print(choose({"participants": 3, "abort_rate": 0.1}))
 dtcourse.check("p3.cheapest_commit", choose)
 
 # %% dtcourse={"test": "p3.cheapest_commit", "points": 2}
-verify("p3.cheapest_commit", "expected", choose)
+check_part("p3.cheapest_commit", "expected", choose)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.cheapest_commit", "expected", choose)
 _hidden_workloads = [{"participants": 5, "abort_rate": 0.6}, {"participants": 2, "abort_rate": 0.3},
                      {"participants": 4, "abort_rate": 0.02}]
-verify("p3.cheapest_commit", "expected", choose, workloads=_hidden_workloads)
+grade_part("p3.cheapest_commit", "expected", choose, workloads=_hidden_workloads)
 ### END HIDDEN TESTS
 
 # %% dtcourse={"test": "p3.cheapest_commit", "points": 3}
-verify("p3.cheapest_commit", "choice", choose)
+check_part("p3.cheapest_commit", "choice", choose)
 ### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p3.cheapest_commit", "choice", choose)
 _hidden_choices = [{"participants": 5, "abort_rate": 0.6}, {"participants": 2, "abort_rate": 0.3},
                    {"participants": 4, "abort_rate": 0.02}]
-verify("p3.cheapest_commit", "choice", choose, workloads=_hidden_choices)
+grade_part("p3.cheapest_commit", "choice", choose, workloads=_hidden_choices)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1456,6 +1483,6 @@ verify("p3.cheapest_commit", "choice", choose, workloads=_hidden_choices)
 # readings are marked as read and its exercises pass `dtcourse.check`.
 
 # %%
-from dtcourse.widgets import checklist
+from dtcourse.runtime.widgets import checklist
 
 checklist()

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from dtcourse.actors import (
+from dtcourse.commit.protocols import build
+from dtcourse.engine.actors import (
     ActorSystem,
     Crash,
     Deliver,
@@ -18,11 +19,10 @@ from dtcourse.actors import (
     Recover,
     Timeout,
 )
-from dtcourse.checker import check
+from dtcourse.engine.checker import check
+from dtcourse.engine.model import Path
+from dtcourse.engine.network import Faults, Network, bipartitions
 from dtcourse.errors import ModelError
-from dtcourse.model import Path
-from dtcourse.network import Faults, Network, bipartitions
-from dtcourse.protocols import build
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import pytest
+from dtcourse_instructor.authoring import convert, exercise_of_grade_id, grade_id, write_notebook
+from dtcourse_instructor.grading import failure_reason
 
-from dtcourse.authoring import convert, exercise_of_grade_id, grade_id, write_notebook
 from dtcourse.errors import GradingError
-from dtcourse.grading import failure_reason
-from dtcourse.syllabus import load_syllabus
+from dtcourse.runtime.syllabus import load_syllabus
 
 HEADER = """# ---
 # jupyter:

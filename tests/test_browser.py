@@ -25,7 +25,7 @@ from browser_support import (
     run_all_cells,
 )
 
-from dtcourse.progress import ProgressStore
+from dtcourse.runtime.progress import ProgressStore
 
 DEADLINE_MS = 90_000
 NOTEBOOK = "widgets.ipynb"
@@ -49,9 +49,9 @@ def _write_notebook(path: Path) -> None:
         "language": "python",
     }
     notebook.cells.append(
-        nbformat.v4.new_code_cell("import dtcourse.widgets\n\ndtcourse.widgets.checklist()")
+        nbformat.v4.new_code_cell("import dtcourse.runtime.widgets\n\ndtcourse.runtime.widgets.checklist()")
     )
-    notebook.cells.append(nbformat.v4.new_code_cell(f"dtcourse.widgets.resource_list({PHASE!r})"))
+    notebook.cells.append(nbformat.v4.new_code_cell(f"dtcourse.runtime.widgets.resource_list({PHASE!r})"))
     nbformat.write(notebook, path)
 
 

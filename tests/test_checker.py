@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dtcourse.checker import (
+from dtcourse.commit.specs import build
+from dtcourse.engine.checker import (
     CheckResult,
     ModelFailure,
     Stats,
@@ -21,9 +22,8 @@ from dtcourse.checker import (
     default_format_action,
     print_progress,
 )
+from dtcourse.engine.model import Path, Property
 from dtcourse.errors import DTCourseError, ModelError
-from dtcourse.model import Path, Property
-from dtcourse.specs import build
 
 # -- toy models -----------------------------------------------------------------------------
 
@@ -536,8 +536,8 @@ def test_successors_hook_and_plain_actions_give_the_same_result() -> None:
 
 _SCRIPT = """
 import json
-from dtcourse.checker import check
-from dtcourse.specs import build
+from dtcourse.engine.checker import check
+from dtcourse.commit.specs import build
 data = check(build("twophase", 3), symmetry={symmetry}).to_dict()
 del data["seconds"], data["states_per_second"]
 print(json.dumps(data, sort_keys=True))

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from dtcourse import costs
 from dtcourse.cli import main
+from dtcourse.commit import costs
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

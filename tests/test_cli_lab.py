@@ -11,7 +11,7 @@ import pytest
 from dtcourse.cli import main
 from dtcourse.cli.lab import jupyter_command
 from dtcourse.errors import DTCourseError
-from dtcourse.workspace import MANIFEST_NAME, default_release_root, sha256, sync_release
+from dtcourse.runtime.workspace import MANIFEST_NAME, default_release_root, sha256, sync_release
 
 NB1 = "phase1_foundations/phase1.ipynb"
 NB2 = "phase2_core_concepts/phase2.ipynb"
@@ -201,10 +201,16 @@ def test_bad_port_is_refused(capsys: pytest.CaptureFixture[str], release: Path) 
     assert "outside 1-65535" in capsys.readouterr().err
 
 
-def test_default_release_is_beside_the_package() -> None:
+def test_default_release_is_the_packaged_notebooks() -> None:
     import dtcourse
 
-    assert default_release_root() == Path(dtcourse.__file__).resolve().parent.parent / "release"
+    root = default_release_root()
+    assert root == Path(dtcourse.__file__).resolve().parent / "runtime" / "notebooks"
+    assert sorted(p.name for p in root.glob("*/*.ipynb")) == [
+        "phase1_foundations.ipynb",
+        "phase2_core_concepts.ipynb",
+        "phase3_advanced_topics.ipynb",
+    ]
 
 
 def test_help_hides_the_release_option(capsys: pytest.CaptureFixture[str]) -> None:

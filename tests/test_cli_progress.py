@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dtcourse.cli import main
-from dtcourse.progress import ProgressStore
+from dtcourse.runtime.progress import ProgressStore
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -2,7 +2,7 @@
 
 The expected numbers below follow from Mohan, Lindsay and Obermarck (1986) for the 2PC
 variants and from Gray and Lamport (2006) for Paxos Commit, under the conventions stated
-in ``dtcourse.costs``. They are written out independently of the simulator, and the
+in ``dtcourse.commit.costs``. They are written out independently of the simulator, and the
 classic variants are also checked against the closed forms the optimization reading
 derives (4n messages and 2n + 1 forced writes for a presumed-nothing commit, and so on).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtcourse import costs
+from dtcourse.commit import costs
 from dtcourse.errors import DTCourseError
 
 SIZES = (1, 2, 3, 5, 8)
@@ -172,7 +172,7 @@ def test_bad_requests_say_what_to_do(call, match):
 
 def _variant_classes(presumption: str):
     """The catalogue's R* nodes behind the constructors ``run_nodes`` calls."""
-    from dtcourse.protocols import variants
+    from dtcourse.commit.protocols import variants
 
     def coordinator(name, participants):
         return variants.Coordinator(name, participants, presumption)
@@ -211,7 +211,7 @@ def test_run_nodes_builds_the_tables_names_and_votes():
 
 
 def test_measure_nodes_refuses_a_run_that_breaks_atomicity():
-    from dtcourse.protocols import variants
+    from dtcourse.commit.protocols import variants
 
     class CommitsAnyway(variants.Coordinator):
         """Commits as soon as the first vote arrives, whatever it says."""

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from dtcourse_instructor.authoring import phase_files
+from dtcourse_instructor.course_folder import course_root
 
-from dtcourse.authoring import phase_files
 from dtcourse.cli import main
-from dtcourse.paths import course_root
-from dtcourse.syllabus import load_syllabus
+from dtcourse.runtime.syllabus import load_syllabus
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,10 @@ import re
 
 import jupytext
 import pytest
+from dtcourse_instructor.authoring import phase_files
+from dtcourse_instructor.course_folder import course_root
 
-from dtcourse.authoring import phase_files
-from dtcourse.paths import course_root
-from dtcourse.syllabus import load_syllabus
+from dtcourse.runtime.syllabus import load_syllabus
 
 SYLLABUS = load_syllabus()
 MARKER = re.compile(r"<!-- resource:(?P<id>[\w.]+) -->")

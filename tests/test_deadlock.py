@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dtcourse.deadlock import (
+from dtcourse.errors import DTCourseError
+from dtcourse.lessons.deadlock import (
     choose_victim,
     detect,
     find_cycle,
@@ -15,7 +16,6 @@ from dtcourse.deadlock import (
     local_cycles,
     random_scenario,
 )
-from dtcourse.errors import DTCourseError
 
 SITES = {"A": [("T1", "T2")], "B": [("T2", "T3")], "C": [("T3", "T1")]}
 

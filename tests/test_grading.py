@@ -10,11 +10,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from dtcourse_instructor.course_folder import course_root
+from dtcourse_instructor.grading import generate_release, grade
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from dtcourse.errors import GradingError
-from dtcourse.grading import generate_release, grade
-from dtcourse.paths import course_root
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dtcourse.engine.trace_text import text_sequence
 from dtcourse.errors import DTCourseError
-from dtcourse.labs.naive_transfer import (
+from dtcourse.lessons.naive_transfer import (
     FAULTS,
     ORDERS,
     Entry,
@@ -18,7 +19,6 @@ from dtcourse.labs.naive_transfer import (
     random_workload,
     run_transfers,
 )
-from dtcourse.seqtext import text_sequence
 
 # (fault, order) -> (alice, bob) after the reading's transfer of 100 (table in p1.basics)
 READING_TABLE = {

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from dtcourse.errors import DTCourseError
-from dtcourse.outbox import deliver, verify
+from dtcourse.lessons.outbox import deliver, verify
 
 ORDERS = (("o1", 30), ("o2", 45), ("o3", 10))
 

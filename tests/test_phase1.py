@@ -17,25 +17,28 @@ from typing import Any
 import jupytext
 import nbformat
 import pytest
-
-from dtcourse.authoring import convert, write_notebook
-from dtcourse.exercises import check, registry, verify
-from dtcourse.exercises.phase1 import (
+from dtcourse_instructor.authoring import convert, write_notebook
+from dtcourse_instructor.grader import grade_part as verify
+from dtcourse_instructor.grader import registry
+from dtcourse_instructor.grader.phase1 import (
     VISIBLE_HISTORIES,
     visible_clean_runs,
     visible_fault_runs,
     visible_lost_debit_runs,
 )
-from dtcourse.labs.naive_transfer import Transfer, random_workload, run_transfers
-from dtcourse.precedence import Verdict
-from dtcourse.progress import ProgressStore
-from dtcourse.syllabus import load_syllabus
-from dtcourse.syllabus_markdown import (
+from dtcourse_instructor.resource_list import (
     fill_generated,
     generated_regions,
     resource_heading_markdown,
     resource_markdown,
 )
+
+import dtcourse
+from dtcourse.lessons.histories import Verdict
+from dtcourse.lessons.naive_transfer import Transfer, random_workload, run_transfers
+from dtcourse.runtime.checks import check
+from dtcourse.runtime.progress import ProgressStore
+from dtcourse.runtime.syllabus import load_syllabus
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT / "course" / "phase1_foundations.py"
@@ -123,7 +126,7 @@ def test_each_reading_keeps_its_teaching_text_and_sources() -> None:
 def test_the_first_cells_check_the_version_then_take_parameters() -> None:
     cells = [c for c in _cells() if c.cell_type == "code"]
     assert cells[0].metadata.get("dtcourse") == {"locked": True}
-    assert 'setup("0.1.0")' in cells[0].source
+    assert f"setup(\"{dtcourse.__version__}\")" in cells[0].source
     assert cells[1].metadata.get("tags") == ["parameters"]
     assert "progress_store = None" in cells[1].source
     assert cells[2].metadata.get("dtcourse") == {"locked": True}
@@ -144,14 +147,14 @@ def test_conversion_gives_the_syllabus_points_to_several_graded_cells() -> None:
     assert len(graded) == 6
 
 
-def test_every_graded_cell_has_visible_and_hidden_checks_through_verify() -> None:
+def test_every_graded_cell_has_visible_and_hidden_checks() -> None:
     for cell in _cells():
         if "test" not in cell.metadata.get("dtcourse", {}):
             continue
         visible, _, rest = cell.source.partition("### BEGIN HIDDEN TESTS")
-        assert "verify(" in visible, cell.source
+        assert "check_part(" in visible and "dtcourse_instructor" not in visible, cell.source
         hidden = rest.partition("### END HIDDEN TESTS")[0]
-        assert "verify(" in hidden and "assert " not in hidden, cell.source
+        assert "grade_part(" in hidden and "assert " not in hidden, cell.source
 
 
 # --- p1.transfer ------------------------------------------------------------------------------
@@ -394,7 +397,7 @@ PARTIAL_AUDIT = '''def audit(banks, transfers, expected_total):
     return problems
 '''
 
-PARTIAL_ANALYSE = '''from dtcourse.precedence import Verdict, parse_history
+PARTIAL_ANALYSE = '''from dtcourse.lessons.histories import Verdict, parse_history
 
 
 def analyse(history):
@@ -436,7 +439,7 @@ def _submission(source: Path, replacements: dict[str, str] | None) -> nbformat.N
 
 @pytest.mark.slow
 def test_nbgrader_round_trip_scores_and_feedback(tmp_path: Path, capsys) -> None:
-    from dtcourse.grading import generate_release, grade
+    from dtcourse_instructor.grading import generate_release, grade
 
     course = tmp_path / "course"
     source = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"

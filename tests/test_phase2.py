@@ -11,15 +11,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from dtcourse_instructor.authoring import convert, write_notebook
+from dtcourse_instructor.grader import grade_part as verify
+from dtcourse_instructor.grader import registry
+from dtcourse_instructor.grader.phase2_threepc import reference_rule
+from dtcourse_instructor.grader.phase2_threepc import system as threepc_system
 
-from dtcourse.authoring import convert, write_notebook
+from dtcourse.commit.protocols import twopc as T
 from dtcourse.db import Resolve, reference_recovery
-from dtcourse.deadlock import detect
-from dtcourse.exercises import registry, verify
-from dtcourse.exercises.phase2_threepc import reference_rule
-from dtcourse.exercises.phase2_threepc import system as threepc_system
-from dtcourse.protocols import twopc as T
-from dtcourse.syllabus import load_syllabus
+from dtcourse.lessons.deadlock import detect
+from dtcourse.runtime.syllabus import load_syllabus
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASE = "phase2_core_concepts"
@@ -105,8 +106,8 @@ def test_a_failing_handler_is_reported_with_its_run() -> None:
 
 
 def _blocking_answer() -> dict:
-    from dtcourse.checker import check
-    from dtcourse.protocols import build
+    from dtcourse.commit.protocols import build
+    from dtcourse.engine.checker import check
 
     result = check(build("2pc", 2, votes="yes", crashes=1, timing="perfect"))
     return {
@@ -128,7 +129,7 @@ def test_blocking_answers_are_judged_against_the_run() -> None:
 
 
 def _partition_answer(rule=reference_rule) -> dict:
-    from dtcourse.checker import check
+    from dtcourse.engine.checker import check
 
     return {
         "result": check(threepc_system(rule, 2, partitions=1)),
@@ -164,8 +165,8 @@ def test_a_wrong_rule_inside_3pc_breaks_agreement_with_its_run() -> None:
 
 
 def test_the_rule_hook_changes_only_the_termination_rule() -> None:
-    from dtcourse.checker import check
-    from dtcourse.protocols import build
+    from dtcourse.commit.protocols import build
+    from dtcourse.engine.checker import check
 
     reference = check(build("3pc", 2, crashes=1))
     hooked = check(threepc_system(reference_rule, 2, crashes=1))
@@ -238,7 +239,7 @@ def _stub_solutions(notebook: nbformat.NotebookNode, keep: set[str]) -> nbformat
 
 @pytest.mark.slow
 def test_nbgrader_round_trip(tmp_path: Path) -> None:
-    from dtcourse.grading import generate_release, grade
+    from dtcourse_instructor.grading import generate_release, grade
 
     os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from dtcourse_instructor.authoring import convert, write_notebook
+from dtcourse_instructor.course_folder import course_root
+from dtcourse_instructor.grader import grade_part as verify
+from dtcourse_instructor.grader import registry
+from dtcourse_instructor.resource_list import fill_generated
 
-from dtcourse.authoring import convert, write_notebook
-from dtcourse.exercises import check, registry, verify
-from dtcourse.paths import course_root
-from dtcourse.saga import COMMITTED, COMPENSATED, Faults, orchestrate, order_saga, run
-from dtcourse.syllabus import load_syllabus
-from dtcourse.syllabus_markdown import fill_generated
+from dtcourse.lessons.saga import COMMITTED, COMPENSATED, Faults, orchestrate, order_saga, run
+from dtcourse.runtime.checks import check
+from dtcourse.runtime.syllabus import load_syllabus
 
 ROOT = course_root()
 TEXT = ROOT / "course" / "phase3_advanced_topics.py"
@@ -195,7 +197,7 @@ def test_check_prints_a_verdict_and_records_a_pass(tmp_path, monkeypatch, capsys
     out = capsys.readouterr()
     assert "3 of 4 checks pass" in out.out and "compensate:" in out.out
     assert out.err == ""
-    from dtcourse.progress import ProgressStore
+    from dtcourse.runtime.progress import ProgressStore
 
     assert ProgressStore().view().loc["p3.saga", "status"] == "todo"
     check("p3.saga", reference)
@@ -225,7 +227,7 @@ def test_notebook_converts_with_the_syllabus_points_and_hidden_tests():
     for cell in graded:
         assert "### BEGIN HIDDEN TESTS" in cell.source
         hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1]
-        assert "verify(" in hidden
+        assert "grade_part(" in hidden
     tags = [c.metadata.get("tags", []) for c in notebook.cells]
     assert ["parameters"] in tags
     sources = "\n".join(c.source for c in notebook.cells)
@@ -301,7 +303,7 @@ class PresumedAbortParticipant(PresumedNothingParticipant):
 
 @pytest.mark.slow
 def test_round_trip_reference_full_stub_zero_partial_between(course):
-    from dtcourse.grading import generate_release, grade
+    from dtcourse_instructor.grading import generate_release, grade
 
     generate_release(course, [ASSIGNMENT])
     source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
@@ -466,7 +468,7 @@ def test_presumed_abort_submissions_fail_exactly_the_parts_they_get_wrong(pa_cod
 
 
 def test_the_given_presumed_nothing_code_costs_what_the_table_says(pa_code):
-    from dtcourse.costs import measure, measure_nodes
+    from dtcourse.commit.costs import measure, measure_nodes
 
     ns = _cells(pa_code)
     for n in (1, 2, 4):
@@ -484,7 +486,7 @@ def test_the_given_presumed_nothing_code_costs_what_the_table_says(pa_code):
 
 
 def test_the_solution_writes_no_abort_record_at_the_coordinator(pa_code):
-    from dtcourse.costs import run_nodes
+    from dtcourse.commit.costs import run_nodes
 
     ns = _cells(pa_code)
     result = run_nodes(ns["PresumedAbortCoordinator"], ns["PresumedAbortParticipant"], 3, "abort")
@@ -509,8 +511,8 @@ def test_failure_messages_name_the_rule_and_show_the_run(pa_code):
 
 
 def test_the_packages_own_nodes_are_refused_with_advice(pa_code):
-    from dtcourse.actors import Node
-    from dtcourse.protocols import variants
+    from dtcourse.commit.protocols import variants
+    from dtcourse.engine.actors import Node
 
     class Coordinator(variants.Coordinator):
         def __init__(self, name, participants):
@@ -523,7 +525,7 @@ def test_the_packages_own_nodes_are_refused_with_advice(pa_code):
     assert _pa_failing((Coordinator, Participant)) == set(PA_PARTS)
     with pytest.raises(AssertionError, match="write the handlers yourself") as e:
         verify("p3.presumed_abort", "commit cost", (Coordinator, Participant))
-    assert "subclasses dtcourse.protocols.variants.Coordinator" in str(e.value)
+    assert "subclasses dtcourse.commit.protocols.variants.Coordinator" in str(e.value)
 
     class Borrower(Node):
         """Not a subclass, but its handlers are the package's."""
@@ -546,7 +548,7 @@ def test_presumed_abort_checks_refuse_a_wrong_shape_with_advice():
     with pytest.raises(AssertionError, match="class itself"):
         verify("p3.presumed_abort", "abort cost", (object(), object()))
 
-    from dtcourse.actors import Node
+    from dtcourse.engine.actors import Node
 
     class WrongSignature(Node):
         def __init__(self, name):
@@ -559,7 +561,7 @@ def test_presumed_abort_checks_refuse_a_wrong_shape_with_advice():
 
 
 def _choose_right(workload):
-    from dtcourse.costs import expected_forced_writes
+    from dtcourse.commit.costs import expected_forced_writes
 
     table = {
         v: expected_forced_writes(v, workload["participants"], workload["abort_rate"])
@@ -581,7 +583,7 @@ def test_cheapest_commit_gives_credit_for_the_number_and_the_choice_apart():
     verify("p3.cheapest_commit", "choice", _choose_right, workloads=WORKLOADS)
 
     def always_presumed_commit(workload):
-        from dtcourse.costs import expected_forced_writes
+        from dtcourse.commit.costs import expected_forced_writes
 
         n, rate = workload["participants"], workload["abort_rate"]
         return {

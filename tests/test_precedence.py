@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtcourse.errors import DTCourseError
-from dtcourse.precedence import (
+from dtcourse.lessons.histories import (
     Operation,
     classify_anomaly,
     committed,
@@ -174,8 +174,8 @@ def _arrow_colours(ax) -> list[str]:
 
 
 def test_figure_highlights_the_cycle_in_the_global_panel_only() -> None:
-    from dtcourse.viz import CourseFigure
-    from dtcourse.viz_precedence import CYCLE_COLOUR, EDGE_COLOUR, precedence_figure
+    from dtcourse.pictures.precedence import CYCLE_COLOUR, EDGE_COLOUR, precedence_figure
+    from dtcourse.pictures.viz import CourseFigure
 
     figure = precedence_figure("w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2", by_site=True)
     assert isinstance(figure, CourseFigure)
@@ -191,7 +191,7 @@ def test_figure_highlights_the_cycle_in_the_global_panel_only() -> None:
 
 
 def test_figure_of_an_acyclic_history_has_no_red() -> None:
-    from dtcourse.viz_precedence import CYCLE_COLOUR, precedence_figure
+    from dtcourse.pictures.precedence import CYCLE_COLOUR, precedence_figure
 
     (ax,) = precedence_figure("r1[x] w2[x] w1[y] r2[y] c1 c2").axes
     assert CYCLE_COLOUR not in _arrow_colours(ax)
@@ -199,7 +199,7 @@ def test_figure_of_an_acyclic_history_has_no_red() -> None:
 
 
 def test_figure_refuses_an_empty_history() -> None:
-    from dtcourse.viz_precedence import precedence_figure
+    from dtcourse.pictures.precedence import precedence_figure
 
     with pytest.raises(DTCourseError, match="history is empty"):
         precedence_figure("")

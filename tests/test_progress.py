@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from dtcourse.errors import ProgressError
-from dtcourse.progress import (
+from dtcourse.runtime.progress import (
     APPLICATION_ID,
     DONE_KIND,
     UNDONE_KIND,
@@ -23,7 +23,7 @@ from dtcourse.progress import (
     ProgressStore,
     default_store_path,
 )
-from dtcourse.syllabus import load_syllabus
+from dtcourse.runtime.syllabus import load_syllabus
 
 PHASE1 = ("p1.basics", "p1.transfer", "p1.acid", "p1.serializability")
 SUPPLEMENTARY = (
@@ -376,7 +376,7 @@ def test_store_that_vanishes_is_not_silently_recreated(tmp_path: Path) -> None:
 WRITER = """
 import sys, time
 from pathlib import Path
-from dtcourse.progress import ProgressStore
+from dtcourse.runtime.progress import ProgressStore
 
 path, start, count, name = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 store = ProgressStore(path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dtcourse import commit
-from dtcourse.actors import ActorSystem, Crash, Partition
-from dtcourse.checker import CheckResult, check
+from dtcourse.commit import properties
+from dtcourse.commit.protocols import build
+from dtcourse.engine.actors import ActorSystem, Crash, Partition
+from dtcourse.engine.checker import CheckResult, check
 from dtcourse.errors import ModelError
-from dtcourse.protocols import build
 
 
 def always_violations(result: CheckResult) -> list[str]:
@@ -21,7 +21,7 @@ def test_2pc_keeps_ac1_to_ac4_under_crash_recovery_loss_and_duplication() -> Non
     assert result.complete
     assert always_violations(result) == []
     # Not vacuous: both outcomes happen, and the faults were really explored.
-    assert {commit.SOME_COMMIT, commit.SOME_ABORT} <= set(result.examples)
+    assert {properties.SOME_COMMIT, properties.SOME_ABORT} <= set(result.examples)
     assert result.distinct > 10_000
 
 
@@ -62,7 +62,7 @@ def test_2pc_commits_when_nothing_fails() -> None:
     assert result.complete and result.blocking is None
     # The only complaint: no run aborts, i.e. every run commits.
     assert [(v.kind, v.property) for v in result.violations] == [
-        ("sometimes", commit.SOME_ABORT)
+        ("sometimes", properties.SOME_ABORT)
     ]
 
 
@@ -72,13 +72,13 @@ def test_3pc_does_not_block_under_crash_stop_failures_without_partitions() -> No
         assert result.complete
         assert result.blocking is None, f"{participants} participants, {crashes} crashes"
         assert result.violations == ()
-        assert {commit.SOME_COMMIT, commit.SOME_ABORT} <= set(result.examples)
+        assert {properties.SOME_COMMIT, properties.SOME_ABORT} <= set(result.examples)
 
 
 def test_3pc_breaks_atomicity_under_a_partition_one_side_commits_the_other_aborts() -> None:
     system = build("3pc", 2, partitions=1)
     result = check(system)
-    violation = next(v for v in result.violations if v.property == commit.AC1)
+    violation = next(v for v in result.violations if v.property == properties.AC1)
     assert violation.path is not None
     assert any(isinstance(a, Partition) for a in violation.path.actions)
     trace = system.trace_of(violation.path)
@@ -89,11 +89,11 @@ def test_3pc_breaks_atomicity_under_a_partition_one_side_commits_the_other_abort
 
 def test_3pc_with_arbitrary_timeouts_is_unsafe_even_without_partitions() -> None:
     result = check(build("3pc", 2, timing="async"))
-    assert commit.AC1 in always_violations(result)
+    assert properties.AC1 in always_violations(result)
 
 
 def test_2pc_participant_that_forgets_to_force_its_vote_breaks_atomicity() -> None:
-    from dtcourse.protocols import twopc
+    from dtcourse.commit.protocols import twopc
 
     class Sloppy(twopc.Participant):
         def on_message(self, state, src, msg, out):  # type: ignore[no-untyped-def]
@@ -108,11 +108,11 @@ def test_2pc_participant_that_forgets_to_force_its_vote_breaks_atomicity() -> No
     nodes = [twopc.Coordinator("C", ["P1"]), Sloppy("P1", "C", "yes")]
     system = ActorSystem(
         nodes,
-        properties=commit.properties(),
+        properties=properties.properties(),
         faults=build("2pc", 1, crashes=1, recover=True).faults,
     )
     result = check(system)
-    assert commit.AC1 in always_violations(result)
+    assert properties.AC1 in always_violations(result)
 
 
 def test_builder_rejects_bad_options() -> None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtcourse.errors import DTCourseError
-from dtcourse.saga import (
+from dtcourse.lessons.saga import (
     COMMITTED,
     COMPENSATED,
     DEMO_STORES,

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from dtcourse.actors import ActorSystem, Node
+from dtcourse.commit.protocols import build
+from dtcourse.engine.actors import ActorSystem, Node
+from dtcourse.engine.sim import Fault, Latency, chaos, simulate
+from dtcourse.engine.trace import Event, Trace
 from dtcourse.errors import ModelError
-from dtcourse.protocols import build
-from dtcourse.sim import Fault, Latency, chaos, simulate
-from dtcourse.trace import Event, Trace
 
 
 def test_same_seed_same_trace_different_seed_different_timing() -> None:
@@ -26,11 +26,12 @@ def test_same_seed_same_trace_different_seed_different_timing() -> None:
 
 
 SCRIPT = """
-from dtcourse.protocols import build
-from dtcourse.sim import simulate
+from dtcourse.commit.protocols import build
+from dtcourse.engine.sim import simulate
+from dtcourse.engine.trace_text import text_sequence
 r = simulate(build("3pc", 3, votes="any"), seed=5, loss=0.3, crash_probability=0.5,
              recover_after=3.0)
-print(r.trace.format())
+print(text_sequence(r.trace))
 """
 
 

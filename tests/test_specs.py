@@ -6,11 +6,11 @@ import itertools
 
 import pytest
 
-from dtcourse.checker import check
+from dtcourse.commit.specs import build, rm_names
+from dtcourse.commit.specs.tcommit import TCommit
+from dtcourse.commit.specs.twophase import TPState, TwoPhase
+from dtcourse.engine.checker import check
 from dtcourse.errors import ModelError
-from dtcourse.specs import build, rm_names
-from dtcourse.specs.tcommit import TCommit
-from dtcourse.specs.twophase import TPState, TwoPhase
 
 STATUSES = ("working", "prepared", "committed", "aborted")
 

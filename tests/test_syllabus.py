@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dtcourse.errors import SyllabusError
-from dtcourse.syllabus import (
+from dtcourse.runtime.syllabus import (
     DEFAULT_PATH,
     AdditionalResource,
     Exercise,
@@ -38,7 +38,7 @@ EXERCISES = {
 
 
 def test_default_file_is_the_course_file_through_the_package_link() -> None:
-    assert DEFAULT_PATH.parent.name == "dtcourse"
+    assert DEFAULT_PATH.parent.name == "runtime"
     assert DEFAULT_PATH.resolve() == (REPO / "course" / "syllabus.toml").resolve()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtcourse.actors import ActorSystem, Node
+from dtcourse.engine.actors import ActorSystem, Node
 from dtcourse.errors import ModelError
 
 

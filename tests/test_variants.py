@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dtcourse import commit
-from dtcourse.actors import ActorSystem, Crash, Out
-from dtcourse.checker import check
+from dtcourse.commit import properties
+from dtcourse.commit.protocols import variants
+from dtcourse.commit.protocols.catalog import build
+from dtcourse.engine.actors import ActorSystem, Crash, Out
+from dtcourse.engine.checker import check
+from dtcourse.engine.network import Faults
+from dtcourse.engine.sim import Fault, Latency, chaos, simulate
 from dtcourse.errors import ModelError
-from dtcourse.network import Faults
-from dtcourse.protocols import variants
-from dtcourse.protocols.catalog import build
-from dtcourse.sim import Fault, Latency, chaos, simulate
 
 CRASH_RECOVERY = [
     ("presumed nothing", 2, "any"),
@@ -30,7 +30,7 @@ def test_every_variant_keeps_ac1_to_ac4_under_crash_recovery(variant, n, votes):
     result = check(system, max_states=200_000)
     assert result.complete, result.summary()
     assert not result.violations, result.summary()
-    assert {commit.SOME_COMMIT, commit.SOME_ABORT} <= set(result.examples)
+    assert {properties.SOME_COMMIT, properties.SOME_ABORT} <= set(result.examples)
 
 
 def test_paxos_commit_keeps_ac1_to_ac4_under_crash_recovery_within_a_bound():
@@ -55,13 +55,13 @@ def _blocking(system: ActorSystem):
 
 def test_2pc_blocks_when_its_coordinator_fails():
     result = _blocking(build("presumed abort", 2, "yes", crashes=1, timing="perfect"))
-    assert [v.property for v in result.violations] == [commit.NON_BLOCKING]
+    assert [v.property for v in result.violations] == [properties.NON_BLOCKING]
     assert Crash("C") in result.blocking.actions
 
 
 def test_paxos_commit_with_f_0_blocks_like_2pc():
     result = _blocking(build("paxos commit", 1, "yes", f=0, crashes=1, timing="perfect"))
-    assert [v.property for v in result.violations] == [commit.NON_BLOCKING]
+    assert [v.property for v in result.violations] == [properties.NON_BLOCKING]
     assert Crash("C") in result.blocking.actions
 
 
@@ -69,7 +69,7 @@ def test_paxos_commit_with_f_1_does_not_block_when_the_leader_fails():
     system = build("paxos commit", 1, "yes", f=1, crashes=1, timing="perfect")
     result = _blocking(system)
     assert result.ok, result.summary()
-    assert commit.SOME_COMMIT in result.examples and commit.SOME_ABORT in result.examples
+    assert properties.SOME_COMMIT in result.examples and properties.SOME_ABORT in result.examples
 
 
 def test_the_stand_by_leader_finishes_a_transaction_whose_leader_crashed():
@@ -134,10 +134,10 @@ def test_presumed_commit_without_its_collecting_record_breaks_atomicity():
         ],
         faults=Faults(crashes=1, recover=True),
         participants=names,
-        properties=commit.properties(blocking=False),
+        properties=properties.properties(blocking=False),
     )
     result = check(system)
-    assert commit.AC1 in {v.property for v in result.violations}
+    assert properties.AC1 in {v.property for v in result.violations}
 
 
 def test_forced_and_acknowledged_follow_the_presumption():

@@ -14,11 +14,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
-from dtcourse import viz
+from dtcourse.engine.trace import Event, Trace
+from dtcourse.engine.trace_layout import layout
 from dtcourse.errors import DTCourseError
-from dtcourse.seqlayout import layout
-from dtcourse.statemachines import Transition, layers, protocol_names
-from dtcourse.trace import Event, Trace
+from dtcourse.pictures import viz
+from dtcourse.pictures.statemachines import Transition, layers, protocol_names
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -310,7 +310,7 @@ def test_importing_viz_changes_no_global_state():
     # dict.items reads the settings without resolving the backend (which would load pyplot)
     code = (
         "import matplotlib, sys; before = dict(dict.items(matplotlib.rcParams)); "
-        "import dtcourse.viz; "
+        "import dtcourse.pictures.viz; "
         "assert dict(dict.items(matplotlib.rcParams)) == before; "
         "assert 'matplotlib.pyplot' not in sys.modules; print('ok')"
     )
@@ -508,8 +508,8 @@ def test_all_plot_kinds_render_headless_without_warnings(crash_trace, recwarn):
 
 
 def test_saga_outcomes_take_the_colour_of_their_kind():
-    from dtcourse.trace import Event, Trace
-    from dtcourse.viz import DECISION_COLOURS, sequence_diagram
+    from dtcourse.engine.trace import Event, Trace
+    from dtcourse.pictures.viz import DECISION_COLOURS, sequence_diagram
 
     events = (
         Event(0, 0.0, "decide", "orchestrator", detail="compensated"),

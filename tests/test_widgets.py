@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dtcourse import widgets
 from dtcourse.errors import ProgressError
-from dtcourse.progress import ProgressStore
-from dtcourse.syllabus import Reference, load_syllabus
+from dtcourse.runtime import widgets
+from dtcourse.runtime.progress import ProgressStore
+from dtcourse.runtime.syllabus import Reference, load_syllabus
 
 
 @pytest.fixture
@@ -269,7 +269,7 @@ def test_default_store_is_opened_when_a_widget_is_made(
 
 def test_import_touches_no_store(tmp_path: Path) -> None:
     path = tmp_path / "never.sqlite"
-    code = "import dtcourse.widgets, sys; sys.exit(0)"
+    code = "import dtcourse.runtime.widgets, sys; sys.exit(0)"
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={"DTCOURSE_PROGRESS": str(path), "PATH": "/usr/bin:/bin"},
@@ -355,9 +355,9 @@ def test_repr_is_short_and_names_the_store(store: ProgressStore) -> None:
 
 
 def test_trace_viewer_steps_through_a_simulation():
-    from dtcourse.protocols import build
-    from dtcourse.sim import Fault, simulate
-    from dtcourse.widgets import trace_viewer
+    from dtcourse.commit.protocols import build
+    from dtcourse.engine.sim import Fault, simulate
+    from dtcourse.runtime.widgets import trace_viewer
 
     result = simulate(build("2pc", 2), seed=3, faults=[Fault(1.5, "crash", "C")])
     viewer = trace_viewer(result.trace)
@@ -379,7 +379,7 @@ def test_trace_viewer_steps_through_a_simulation():
 
 def test_trace_viewer_refuses_what_is_not_a_trace():
     from dtcourse.errors import DTCourseError
-    from dtcourse.widgets import trace_viewer
+    from dtcourse.runtime.widgets import trace_viewer
 
     with pytest.raises(DTCourseError, match="needs a Trace"):
         trace_viewer("not a trace")

@@ -103,10 +103,10 @@ def build_model(args: argparse.Namespace) -> Any:
                 f"{', '.join(used)}: only for the protocols 2pc and 3pc; the {args.model} "
                 "spec has no failures or timers"
             )
-        from dtcourse.specs import build
+        from dtcourse.commit.specs import build
 
         return build(args.model, args.participants)
-    from dtcourse.protocols import build
+    from dtcourse.commit.protocols import build
 
     if args.crashes < 0:
         raise ModelError(f"--crashes must be 0 or more, got {args.crashes}")
@@ -128,8 +128,9 @@ def build_model(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dtcourse.actors import ActorSystem
-    from dtcourse.checker import check, print_progress
+    from dtcourse.engine.actors import ActorSystem
+    from dtcourse.engine.checker import check, print_progress
+    from dtcourse.engine.trace_text import text_sequence
     from dtcourse.errors import ModelError
 
     if args.participants < 1:
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             for violation in result.violations:
                 if violation.path is not None:
                     print(f"\nsequence of events for {violation.property!r}:")
-                    print(actors.trace_of(violation.path).format())
+                    print(text_sequence(actors.trace_of(violation.path)))
     if result.violations:
         return 1
     return 0 if result.complete else EXIT_INCOMPLETE

@@ -52,7 +52,7 @@ def _count(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from dtcourse.costs import cost_rows
+    from dtcourse.commit.costs import cost_rows
 
     n = _count(str(args.participants))
     rows = cost_rows([n])

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import subprocess
 
     from dtcourse.errors import DTCourseError
-    from dtcourse.workspace import default_release_root, sync_release
+    from dtcourse.runtime.workspace import default_release_root, sync_release
 
     release = (args.release or default_release_root()).expanduser()
     workspace = args.workspace.expanduser().absolute()

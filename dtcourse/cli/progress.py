@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dtcourse.progress import ItemStatus, ProgressStore
+    from dtcourse.runtime.progress import ItemStatus, ProgressStore
 
 
 def _store_option(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from dtcourse.progress import DONE_KIND, UNDONE_KIND, ProgressStore
+    from dtcourse.runtime.progress import DONE_KIND, UNDONE_KIND, ProgressStore
 
     store = ProgressStore(args.store)
     if args.action in ("mark", "unmark"):

@@ -106,8 +106,8 @@ def parse_partition(text: str, names: tuple[str, ...]) -> tuple[Any, float]:
 
 
 def parse_latency(text: str) -> Any:
+    from dtcourse.engine.sim import Latency
     from dtcourse.errors import ModelError
-    from dtcourse.sim import Latency
 
     kind, *numbers = text.split(":")
     try:
@@ -124,9 +124,10 @@ def parse_latency(text: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dtcourse.commit.protocols import build
+    from dtcourse.engine.sim import Fault, chaos, simulate
+    from dtcourse.engine.trace_text import text_sequence
     from dtcourse.errors import ModelError
-    from dtcourse.protocols import build
-    from dtcourse.sim import Fault, chaos, simulate
 
     if args.runs < 1:
         raise ModelError(f"--runs must be at least 1, got {args.runs}")
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
                     f"VIOLATED in {len(result.failing_seeds)} runs "
                     f"({', '.join(first.violations)}); first failing seed {first.seed}:"
                 )
-                print(first.trace.format())
+                print(text_sequence(first.trace))
         if args.plot and result.failures:
             write_plot(result.failures[0].trace, args.plot)
         return 0 if result.ok else 1
@@ -186,9 +187,11 @@ def run(args: argparse.Namespace) -> int:
 
 def print_single(system: Any, result: Any, show_trace: bool) -> None:
     metrics = result.metrics
+    from dtcourse.engine.trace_text import text_sequence
+
     print(f"{system!r}, seed {result.seed}")
     if show_trace:
-        print(result.trace.format())
+        print(text_sequence(result.trace))
     print(f"decisions: {result.decisions or 'none'}")
     print(f"messages: {sum(metrics.messages.values())} {metrics.messages}")
     print(f"forced writes: {metrics.forced_writes}; lazy writes: {metrics.lazy_writes}")
@@ -200,7 +203,7 @@ def print_single(system: Any, result: Any, show_trace: bool) -> None:
 
 def write_plot(trace: Any, path: Path) -> None:
     from dtcourse.errors import DTCourseError
-    from dtcourse.viz import sequence_diagram
+    from dtcourse.pictures.viz import sequence_diagram
 
     figure = sequence_diagram(trace)
     try:
