@@ -1,5 +1,10 @@
-"""TEMPORARY: answer-free checks replace this."""
+"""The visible checks of Foundations, one module per exercise."""
 
-from dtcourse_instructor.grader.phase1 import EXERCISES
+from dtcourse.runtime.checks import Exercise, p1_serializability, p1_transfer
 
 __all__ = ["EXERCISES"]
+
+EXERCISES: tuple[Exercise, ...] = (
+    p1_transfer.EXERCISE,
+    p1_serializability.EXERCISE,
+)

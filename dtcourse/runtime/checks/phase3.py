@@ -1,5 +1,11 @@
-"""TEMPORARY: answer-free checks replace this."""
+"""The visible checks of Advanced Topics, one module per exercise."""
 
-from dtcourse_instructor.grader.phase3 import EXERCISES
+from dtcourse.runtime.checks import Exercise, p3_cheapest_commit, p3_presumed_abort, p3_saga
 
 __all__ = ["EXERCISES"]
+
+EXERCISES: tuple[Exercise, ...] = (
+    p3_saga.EXERCISE,
+    p3_presumed_abort.EXERCISE,
+    p3_cheapest_commit.EXERCISE,
+)
