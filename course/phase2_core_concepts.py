@@ -103,7 +103,9 @@ from dtcourse.engine.checker import check as model_check
 from dtcourse.commit.protocols import build
 from dtcourse.engine.sim import Fault, Latency, chaos, simulate
 from dtcourse.pictures.statemachines import protocol_state_machine
-from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
+from dtcourse.pictures.plots import plot_metrics
+from dtcourse.pictures.sequence import sequence_diagram
+from dtcourse.pictures.states import state_diagram
 
 # %% [markdown]
 # <!-- resource:p2.twopc -->
@@ -1416,7 +1418,7 @@ print("global detector:", detect(sites, started))
 # The table as a curve: a participant holds its locks for 2d + 3f under 2PC.
 import numpy as np
 
-from dtcourse.pictures.viz import CourseFigure
+from dtcourse.pictures.figure import CourseFigure
 
 forced_write = 0.001  # f: one forced log write, in seconds
 one_way = np.logspace(-4.3, -1.3, 60)  # d: 50 microseconds to 50 ms

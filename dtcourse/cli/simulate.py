@@ -203,7 +203,7 @@ def print_single(system: Any, result: Any, show_trace: bool) -> None:
 
 def write_plot(trace: Any, path: Path) -> None:
     from dtcourse.errors import DTCourseError
-    from dtcourse.pictures.viz import sequence_diagram
+    from dtcourse.pictures.sequence import sequence_diagram
 
     figure = sequence_diagram(trace)
     try:
