@@ -1,0 +1,178 @@
+"""``dtcourse check``: explore every behaviour of a spec or protocol and report verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+MODELS = ("tcommit", "twophase", "2pc", "3pc")
+EXIT_INCOMPLETE = 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="model-check a commit specification or protocol",
+        description=(
+            "Explore every reachable state of a TLA+-style spec (tcommit, twophase) or a "
+            "reference protocol (2pc, 3pc) under the given failures, and check the "
+            "atomic-commit properties AC1-AC4 and non-blocking. Each protocol runs under its "
+            "textbook timing unless told otherwise: 2PC with asynchronous timeouts, 3PC with a "
+            "perfect failure detector."
+        ),
+        epilog=(
+            "exit status: 0 every property holds and the search was complete; 1 a property is "
+            "violated (its shortest trace is printed); 2 bad input; 3 the search stopped at a "
+            "limit before finishing, with no violation found so far."
+        ),
+    )
+    parser.add_argument("model", choices=MODELS, help="what to check")
+    parser.add_argument(
+        "--participants", "-n", type=int, default=3, help="participants / resource managers"
+    )
+    faults = parser.add_argument_group("failures and timing (2pc, 3pc)")
+    faults.add_argument("--crashes", type=int, default=0, help="crash budget (default 0)")
+    faults.add_argument("--recover", action="store_true", help="crashed nodes may recover")
+    faults.add_argument("--loss", action="store_true", help="the network may drop messages")
+    faults.add_argument(
+        "--duplicate", action="store_true", help="the network may duplicate messages"
+    )
+    faults.add_argument("--partition", action="store_true", help="the network may split once")
+    timing = faults.add_mutually_exclusive_group()
+    timing.add_argument(
+        "--async",
+        dest="timing",
+        action="store_const",
+        const="async",
+        help="timers may fire at any moment (asynchronous system)",
+    )
+    timing.add_argument(
+        "--perfect",
+        dest="timing",
+        action="store_const",
+        const="perfect",
+        help="perfect failure detector: timers fire only for crashed or cut-off nodes",
+    )
+    faults.add_argument(
+        "--votes",
+        choices=("yes", "no", "any"),
+        default="any",
+        help="how participants vote (any: each may also abort on its own; default)",
+    )
+    faults.add_argument(
+        "--cooperative",
+        action="store_true",
+        help="2PC: uncertain participants also ask each other (cooperative termination)",
+    )
+    search = parser.add_argument_group("search")
+    search.add_argument(
+        "--symmetry",
+        action="store_true",
+        help="reduce by symmetry over interchangeable participants (skips non-blocking)",
+    )
+    search.add_argument("--max-states", type=int, help="stop after this many distinct states")
+    search.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=run, timing=None)
+
+
+def build_model(args: argparse.Namespace) -> Any:
+    """The spec or actor system the arguments describe."""
+    from dtcourse.errors import ModelError
+
+    if args.model in ("tcommit", "twophase"):
+        used = [
+            flag
+            for flag, on in (
+                ("--crashes", args.crashes),
+                ("--recover", args.recover),
+                ("--loss", args.loss),
+                ("--duplicate", args.duplicate),
+                ("--partition", args.partition),
+                ("--async/--perfect", args.timing),
+                ("--cooperative", args.cooperative),
+            )
+            if on
+        ]
+        if used:
+            raise ModelError(
+                f"{', '.join(used)}: only for the protocols 2pc and 3pc; the {args.model} "
+                "spec has no failures or timers"
+            )
+        from dtcourse.commit.specs import build
+
+        return build(args.model, args.participants)
+    from dtcourse.commit.protocols import build
+
+    if args.crashes < 0:
+        raise ModelError(f"--crashes must be 0 or more, got {args.crashes}")
+    if args.recover and not args.crashes:
+        raise ModelError("--recover needs a crash budget: add e.g. --crashes 1")
+    return build(
+        args.model,
+        args.participants,
+        votes=args.votes,
+        crashes=args.crashes,
+        recover=args.recover,
+        loss=args.loss,
+        duplicate=args.duplicate,
+        partitions=1 if args.partition else 0,
+        timing=args.timing,
+        symmetry=args.symmetry,
+        cooperative=args.cooperative,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from dtcourse.engine.actors import ActorSystem
+    from dtcourse.engine.checker import check, print_progress
+    from dtcourse.engine.trace_text import text_sequence
+    from dtcourse.errors import ModelError
+
+    if args.participants < 1:
+        raise ModelError(f"--participants must be at least 1, got {args.participants}")
+    if args.max_states is not None and args.max_states < 1:
+        raise ModelError(f"--max-states must be a positive integer, got {args.max_states}")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise ModelError(f"--max-seconds must be positive, got {args.max_seconds}")
+    model = build_model(args)
+    progress = None if args.quiet or args.json else print_progress(sys.stderr)
+    result = check(
+        model,
+        symmetry=args.symmetry,
+        max_states=args.max_states,
+        max_seconds=args.max_seconds,
+        progress=progress,
+    )
+    actors = model if isinstance(model, ActorSystem) else None
+    if args.json:
+        data = result.to_dict()
+        data["model"] = repr(model) if actors else f"{args.model} ({args.participants} RMs)"
+        if actors is not None:
+            for entry, violation in zip(data["violations"], result.violations, strict=True):
+                entry["events"] = (
+                    None
+                    if violation.path is None
+                    else [asdict(e) for e in actors.trace_of(violation.path).events]
+                )
+            data["blocking_events"] = (
+                None
+                if result.blocking is None
+                else [asdict(e) for e in actors.trace_of(result.blocking).events]
+            )
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(f"model: {model!r}" if actors else f"model: {args.model}, {args.participants} RMs")
+        print(result.summary())
+        if actors is not None:
+            for violation in result.violations:
+                if violation.path is not None:
+                    print(f"\nsequence of events for {violation.property!r}:")
+                    print(text_sequence(actors.trace_of(violation.path)))
+    if result.violations:
+        return 1
+    return 0 if result.complete else EXIT_INCOMPLETE

@@ -1,0 +1,102 @@
+"""Visible checks: immediate feedback in the student's lab, with no answer inside.
+
+Each exercise has *parts*: functions that take the student's object and raise
+``AssertionError`` with a message a student can act on. ``check()`` runs an exercise's
+parts, prints a verdict and records a pass; a graded test cell calls ``check_part()`` so a
+failure is an ordinary assertion with a clean message. The checks of one phase live in
+``dtcourse.runtime.checks.<phase id>``; the instructor's hidden tests live elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dtcourse.errors import DTCourseError
+
+__all__ = ["Exercise", "Part", "check", "check_part", "registry"]
+
+Part = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise's checkable parts, in the order ``check()`` runs them."""
+
+    id: str
+    parts: tuple[tuple[str, Part], ...]
+
+
+def _phase_exercises(phase_id: str) -> tuple[Exercise, ...]:
+    return tuple(importlib.import_module(f"{__name__}.{phase_id}").EXERCISES)
+
+
+def registry() -> dict[str, Exercise]:
+    """Every exercise of the syllabus that has checks, by id."""
+    from dtcourse.runtime.syllabus import load_syllabus
+
+    return {
+        exercise.id: exercise
+        for phase in load_syllabus().phases
+        for exercise in _phase_exercises(phase.id)
+    }
+
+
+def _lookup(exercise_id: str) -> Exercise:
+    """Only the exercise's own phase module is imported: phases do not depend on each other."""
+    from dtcourse.runtime.syllabus import load_syllabus
+
+    try:
+        phase_id = load_syllabus().exercise(exercise_id).phase
+    except DTCourseError:
+        known = ", ".join(exercise.id for exercise in load_syllabus().exercises)
+        raise DTCourseError(f"no exercise {exercise_id!r}; known exercises: {known}") from None
+    for exercise in _phase_exercises(phase_id):
+        if exercise.id == exercise_id:
+            return exercise
+    raise DTCourseError(f"exercise {exercise_id!r} has no checks in {__name__}.{phase_id}")
+
+
+def check_part(exercise_id: str, part: str, obj: Any) -> None:
+    """Run one visible part; raises AssertionError when the answer is wrong."""
+    parts = dict(_lookup(exercise_id).parts)
+    if part not in parts:
+        raise DTCourseError(f"exercise {exercise_id} has no part {part!r}; parts: {list(parts)}")
+    parts[part](obj)
+
+
+def check(exercise_id: str, obj: Any) -> None:
+    """Immediate feedback: run the visible parts, print a verdict, record a pass.
+
+    Prints to stdout only and returns None, so it is safe inside a graded cell.
+    """
+    exercise = _lookup(exercise_id)
+    failures: list[tuple[str, str]] = []
+    for name, part in exercise.parts:
+        try:
+            part(obj)
+        except AssertionError as error:
+            failures.append((name, str(error) or "an assertion failed"))
+        except NotImplementedError:
+            failures.append((name, "not implemented yet: replace `raise NotImplementedError()`"))
+        except Exception as error:  # the student's code raised: show it, briefly
+            failures.append((name, f"your code raised {type(error).__name__}: {error}"))
+    total = len(exercise.parts)
+    if not failures:
+        print(f"✅ {exercise_id}: all {total} checks pass.")
+        _record_pass(exercise_id)
+        return
+    print(f"❌ {exercise_id}: {total - len(failures)} of {total} checks pass.")
+    for name, message in failures:
+        print(f"  • {name}: {message}")
+
+
+def _record_pass(exercise_id: str) -> None:
+    from dtcourse.runtime.progress import ProgressStore
+
+    try:
+        ProgressStore().mark(exercise_id, source="check")
+    except DTCourseError as error:
+        print(f"  (progress not recorded: {error})")

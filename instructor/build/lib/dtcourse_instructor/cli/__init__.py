@@ -1,0 +1,1 @@
+"""Instructor commands, found by ``dtcourse`` through the ``dtcourse.commands`` entry points."""

@@ -1,0 +1,45 @@
+"""Hidden-test logic: each exercise's parts run with the instructor's harder settings.
+
+A graded test cell's hidden region calls ``grade_part(exercise, part, obj, **settings)``.
+Parts may use the reference solutions, which students never receive.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dtcourse.errors import DTCourseError
+from dtcourse.runtime.checks import Exercise
+from dtcourse.runtime.syllabus import load_syllabus
+
+__all__ = ["grade_part", "registry"]
+
+
+def _phase_exercises(phase_id: str) -> tuple[Exercise, ...]:
+    return tuple(importlib.import_module(f"{__name__}.{phase_id}").EXERCISES)
+
+
+def registry() -> dict[str, Exercise]:
+    """Every exercise of the syllabus with hidden parts, by id."""
+    return {
+        exercise.id: exercise
+        for phase in load_syllabus().phases
+        for exercise in _phase_exercises(phase.id)
+    }
+
+
+def grade_part(exercise_id: str, part: str, obj: Any, **settings: Any) -> None:
+    """Run one part with hidden settings; raises AssertionError when the answer is wrong."""
+    try:
+        phase_id = load_syllabus().exercise(exercise_id).phase
+    except DTCourseError:
+        raise DTCourseError(f"no exercise {exercise_id!r}") from None
+    for exercise in _phase_exercises(phase_id):
+        if exercise.id == exercise_id:
+            parts = dict(exercise.parts)
+            if part not in parts:
+                raise DTCourseError(f"exercise {exercise_id} has no part {part!r}")
+            parts[part](obj, **settings)
+            return
+    raise DTCourseError(f"exercise {exercise_id!r} has no hidden parts")
