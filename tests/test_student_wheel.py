@@ -155,3 +155,24 @@ def test_each_release_notebook_runs_to_its_first_exercise(student_env: dict, pha
         i for i, cell in enumerate(executed.cells) if "raise NotImplementedError" in cell.source
     )
     assert index >= first_solution, "a cell before the first exercise failed"
+
+
+def test_no_public_object_of_the_wheel_answers_an_exercise(student_env: dict) -> None:
+    """The answer search: every public function and class against every visible check."""
+    done = _run(
+        [str(student_env["python"]), str(REPO / "tests" / "answer_search.py")],
+        cwd=student_env["cwd"],
+        env=student_env["env"],
+        timeout=3600,
+    )
+    report = json.loads(done.stdout)
+    broken = [name for name in report["objects"] if "import failed" in name]
+    assert not broken, broken
+    print(f"answer search: {len(report['objects'])} public objects, {report['seconds']} s")
+    for exercise, outcome in report["exercises"].items():
+        print(
+            f"  {exercise}: {len(outcome['fail'])} fail, {len(outcome['timeout'])} out of time"
+            f" {outcome['timeout']}, {len(outcome['pass'])} pass {outcome['pass']}"
+        )
+    answered = {ex: outcome["pass"] for ex, outcome in report["exercises"].items() if outcome["pass"]}
+    assert not answered, f"package objects answer exercises: {answered}"
