@@ -1,8 +1,0 @@
-"""Visible checks of p2.twopc.participant. TEMPORARY: re-exports the instructor's checks until
-answer-free ones replace them."""
-
-from dtcourse_instructor.grader.phase2 import EXERCISES as _ALL
-
-__all__ = ["EXERCISE"]
-
-EXERCISE = next(exercise for exercise in _ALL if exercise.id == "p2.twopc.participant")

@@ -1,1 +1,0 @@
-"""Instructor commands, found by ``dtcourse`` through the ``dtcourse.commands`` entry points."""
