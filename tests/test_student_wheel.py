@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -37,7 +38,15 @@ def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeo
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
-    for project in (REPO, REPO / "instructor"):
+    # Build from copies (links resolved), so setuptools' build folders stay out of the repository.
+    copies = tmp_path_factory.mktemp("projects")
+    skip = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    student, instructor = copies / "student", copies / "instructor"
+    shutil.copytree(REPO / "dtcourse", student / "dtcourse", ignore=skip)
+    for name in ("pyproject.toml", "VERSION", "README.md"):
+        shutil.copy(REPO / name, student / name)
+    shutil.copytree(REPO / "instructor", instructor, ignore=skip)
+    for project in (student, instructor):
         pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out)]
         _run([*pip_wheel, str(project)], cwd=out)
     found = {path.name.split("-")[0]: path for path in out.glob("*.whl")}
