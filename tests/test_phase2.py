@@ -14,12 +14,14 @@ import pytest
 from dtcourse_instructor.authoring import convert, write_notebook
 from dtcourse_instructor.grader import grade_part as verify
 from dtcourse_instructor.grader import registry
-from dtcourse_instructor.grader.phase2_threepc import reference_rule
-from dtcourse_instructor.grader.phase2_threepc import system as threepc_system
+from dtcourse_instructor.reference.p2_threepc import terminate
 
+from dtcourse.commit.protocols import build
 from dtcourse.commit.protocols import twopc as T
 from dtcourse.db import Resolve, reference_recovery
 from dtcourse.lessons.deadlock import detect
+from dtcourse.runtime.checks import check_part
+from dtcourse.runtime.checks import registry as visible_registry
 from dtcourse.runtime.syllabus import load_syllabus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,11 +130,11 @@ def test_blocking_answers_are_judged_against_the_run() -> None:
         verify("p2.blocking", "found", answer, participants=3)
 
 
-def _partition_answer(rule=reference_rule) -> dict:
+def _partition_answer(rule=terminate) -> dict:
     from dtcourse.engine.checker import check
 
     return {
-        "result": check(threepc_system(rule, 2, partitions=1)),
+        "result": check(build("3pc", 2, rule=rule, partitions=1)),
         "coordinator_side": {"C", "P1"},
         "committed": {"C"},
         "aborted": {"P2"},
@@ -141,7 +143,7 @@ def _partition_answer(rule=reference_rule) -> dict:
 
 
 def test_termination_rule_and_partition() -> None:
-    answer = {"rule": reference_rule, "partition": _partition_answer()}
+    answer = {"rule": terminate, "partition": _partition_answer()}
     assert _passes("p2.threepc", answer) == ["rule", "crash_stop", "partition"]
 
     def only_committed(states):
@@ -165,14 +167,11 @@ def test_a_wrong_rule_inside_3pc_breaks_agreement_with_its_run() -> None:
 
 
 def test_the_rule_hook_changes_only_the_termination_rule() -> None:
-    from dtcourse.commit.protocols import build
     from dtcourse.engine.checker import check
 
-    reference = check(build("3pc", 2, crashes=1))
-    hooked = check(threepc_system(reference_rule, 2, crashes=1))
-    assert (hooked.distinct, hooked.generated) == (reference.distinct, reference.generated)
+    hooked = check(build("3pc", 2, rule=terminate, crashes=1))
     assert hooked.ok and hooked.blocking is None
-    always_abort = check(threepc_system(lambda states: "abort", 2, crashes=1))
+    always_abort = check(build("3pc", 2, rule=lambda states: "abort", crashes=1))
     assert "AC1 agreement" in {v.property for v in always_abort.violations}
 
 
@@ -188,11 +187,11 @@ def test_partition_answers_are_judged_against_the_counterexample() -> None:
             verify(
                 "p2.threepc",
                 "partition",
-                {"rule": reference_rule, "partition": {**answer, key: value}},
+                {"rule": terminate, "partition": {**answer, key: value}},
             )
     crash_only = {**answer, "result": _blocking_answer()["result"]}
     with pytest.raises(AssertionError, match="AC1 violation"):
-        verify("p2.threepc", "partition", {"rule": reference_rule, "partition": crash_only})
+        verify("p2.threepc", "partition", {"rule": terminate, "partition": crash_only})
 
 
 def test_recovery_step_rules_and_torture() -> None:
@@ -212,6 +211,97 @@ def test_deadlock_parts() -> None:
         return None if found is None else replace(found, victim=found.cycle[0])
 
     assert _passes("p2.deadlock", first_is_victim) == ["none", "cycle"]
+
+
+# -- the visible checks: no answer inside, right from wrong all the same ---------------------
+
+
+def _visible(exercise: str, obj: object) -> list[str]:
+    """The visible parts ``obj`` passes, in order."""
+    passed = []
+    for name, _ in visible_registry()[exercise].parts:
+        try:
+            check_part(exercise, name, obj)
+        except AssertionError:
+            continue
+        passed.append(name)
+    return passed
+
+
+def _textbook_in_another_order(states):
+    """TR2 before TR1: the same decisions on every report 3PC allows."""
+    values = set(states.values())
+    if "committed" in values:
+        return "commit"
+    if values & {"aborted", "working"}:
+        return "abort"
+    return "commit" if "precommitted" in values else "abort"
+
+
+def test_visible_threepc_checks_accept_right_rules_and_reject_wrong_ones() -> None:
+    from dtcourse.commit.protocols.threepc import naive_rule
+
+    for rule in (terminate, _textbook_in_another_order):
+        answer = {"rule": rule, "partition": _partition_answer(rule)}
+        assert _visible("p2.threepc", answer) == ["rule", "crash_stop", "partition"]
+
+    def uncertain_commit(states):
+        return "abort" if set(states.values()) & {"aborted", "working"} else "commit"
+
+    for wrong, passes in (
+        (naive_rule, []),
+        (lambda states: "abort", []),
+        (uncertain_commit, ["crash_stop"]),  # one crash does not expose it; the hidden two do
+    ):
+        assert _visible("p2.threepc", {"rule": wrong}) == passes, wrong
+    with pytest.raises(AssertionError, match="which is not what the termination rule"):
+        check_part("p2.threepc", "rule", {"rule": naive_rule})
+    with pytest.raises(AssertionError, match="'commit' or 'abort', got None"):
+        check_part("p2.threepc", "rule", {"rule": lambda states: None})
+    with pytest.raises(AssertionError, match="(?s)AC1 agreement.*C CRASHES"):
+        check_part("p2.threepc", "crash_stop", {"rule": naive_rule})
+
+
+def _public_callables() -> list[tuple[str, object]]:
+    """Every public function and class of the student modules these exercises touch."""
+    import importlib
+
+    modules = ("dtcourse.commit.protocols.threepc", "dtcourse.runtime.checks.p2_threepc")
+    found: dict[int, tuple[str, object]] = {}
+    for name in modules:
+        module = importlib.import_module(name)
+        public = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
+        for attr in public:
+            obj = getattr(module, attr)
+            if callable(obj):
+                found.setdefault(id(obj), (f"{name}.{attr}", obj))
+    return sorted(found.values(), key=lambda pair: pair[0])
+
+
+def _answers(exercise: str, obj: object) -> bool:
+    """Whether ``obj`` passes every visible part (stopping at the first that fails)."""
+    for name, _ in visible_registry()[exercise].parts:
+        try:
+            check_part(exercise, name, obj)
+        except Exception:
+            return False
+    return True
+
+
+def test_no_public_object_of_the_student_package_answers_these_exercises() -> None:
+    tried = _public_callables()
+    assert len(tried) > 10
+    answered = [
+        (exercise, label)
+        for label, obj in tried
+        for exercise, shaped in (
+            ("p2.threepc", {"rule": obj, "partition": {}}),
+            ("p2.threepc", obj),
+        )
+        if _answers(exercise, shaped)
+    ]
+    print(f"tried {len(tried)} objects: {', '.join(label for label, _ in tried)}")
+    assert answered == []
 
 
 # -- end to end --------------------------------------------------------------------------
