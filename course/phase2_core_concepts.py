@@ -1245,8 +1245,10 @@ check_part("p2.threepc", "partition", {"rule": terminate, "partition": partition
 #
 # Two SQLite databases are the participants (each with a durable prepared state); a
 # coordinator prepares a transfer at both and dies before deciding. Another session then
-# tries to update the same account and is blocked by the in-doubt branch's lock. Coordinator
-# recovery finds no commit record, aborts by presumption, and the same update goes through.
+# tries to update the same account and is blocked by the in-doubt branch's lock. An
+# operator then decides the transaction by hand (what `dtcourse resolve demo-1 --abort`
+# does), and the same update goes through. In exercise `p2.recovery` you write the
+# coordinator's recovery step, which makes such decisions by itself, from its log.
 # (With PostgreSQL, `in_doubt_lock_demo("postgres", dsn=...)` shows `pg_prepared_xacts`.)
 
 # %%

@@ -14,11 +14,12 @@ import pytest
 from dtcourse_instructor.authoring import convert, write_notebook
 from dtcourse_instructor.grader import grade_part as verify
 from dtcourse_instructor.grader import registry
+from dtcourse_instructor.reference.p2_recovery import recovery_step
 from dtcourse_instructor.reference.p2_threepc import terminate
 
 from dtcourse.commit.protocols import build
 from dtcourse.commit.protocols import twopc as T
-from dtcourse.db import Resolve, reference_recovery
+from dtcourse.db import Resolve
 from dtcourse.lessons.deadlock import detect
 from dtcourse.runtime.checks import check_part
 from dtcourse.runtime.checks import registry as visible_registry
@@ -195,7 +196,7 @@ def test_partition_answers_are_judged_against_the_counterexample() -> None:
 
 
 def test_recovery_step_rules_and_torture() -> None:
-    assert _passes("p2.recovery", reference_recovery) == ["rules", "torture"]
+    assert _passes("p2.recovery", recovery_step) == ["rules", "torture"]
 
     def commit_everything(log, in_doubt):
         return [Resolve(d.participant, d.gtrid, True) for d in in_doubt]
@@ -262,11 +263,57 @@ def test_visible_threepc_checks_accept_right_rules_and_reject_wrong_ones() -> No
         check_part("p2.threepc", "crash_stop", {"rule": naive_rule})
 
 
+def _recovery_by_lookup(log, in_doubt):
+    """Presumed abort written differently: a lookup, lazily, in reverse order."""
+    decision = {entry.gtrid: entry.decision == "commit" for entry in log}
+    return (Resolve(d.participant, d.gtrid, decision.get(d.gtrid, False)) for d in in_doubt[::-1])
+
+
+def test_visible_recovery_checks_accept_right_steps_and_reject_wrong_ones() -> None:
+    assert _visible("p2.recovery", recovery_step) == ["rules", "torture"]
+    assert _visible("p2.recovery", _recovery_by_lookup) == ["rules", "torture"]
+
+    def abort_everything(log, in_doubt):
+        return [Resolve(d.participant, d.gtrid, False) for d in in_doubt]
+
+    def commit_everything(log, in_doubt):
+        return [Resolve(d.participant, d.gtrid, True) for d in in_doubt]
+
+    def twice(log, in_doubt):
+        return recovery_step(log, in_doubt) * 2
+
+    def also_others(log, in_doubt):
+        return [*recovery_step(log, in_doubt), Resolve("p9", "ghost", False)]
+
+    def tuples(log, in_doubt):
+        return [(a.participant, a.gtrid, a.commit) for a in recovery_step(log, in_doubt)]
+
+    for wrong, message in (
+        (abort_everything, "you abort g1 at p1, which is wrong"),
+        (commit_everything, "you commit g2 at p0, which is wrong"),
+        (lambda log, in_doubt: [], "left in doubt"),
+        (twice, "resolve each branch once"),
+        (also_others, "resolve only the in-doubt branches given"),
+        (tuples, "return Resolve objects"),
+    ):
+        with pytest.raises(AssertionError, match=message):
+            check_part("p2.recovery", "rules", wrong)
+    with pytest.raises(AssertionError, match="acknowledged but lost 1"):
+        check_part("p2.recovery", "torture", abort_everything)
+
+
 def _public_callables() -> list[tuple[str, object]]:
     """Every public function and class of the student modules these exercises touch."""
     import importlib
 
-    modules = ("dtcourse.commit.protocols.threepc", "dtcourse.runtime.checks.p2_threepc")
+    modules = (
+        "dtcourse.commit.protocols.threepc",
+        "dtcourse.db",
+        "dtcourse.db.coordinator",
+        "dtcourse.db.demo",
+        "dtcourse.runtime.checks.p2_threepc",
+        "dtcourse.runtime.checks.p2_recovery",
+    )
     found: dict[int, tuple[str, object]] = {}
     for name in modules:
         module = importlib.import_module(name)
@@ -290,13 +337,14 @@ def _answers(exercise: str, obj: object) -> bool:
 
 def test_no_public_object_of_the_student_package_answers_these_exercises() -> None:
     tried = _public_callables()
-    assert len(tried) > 10
+    assert len(tried) > 20
     answered = [
         (exercise, label)
         for label, obj in tried
         for exercise, shaped in (
             ("p2.threepc", {"rule": obj, "partition": {}}),
             ("p2.threepc", obj),
+            ("p2.recovery", obj),
         )
         if _answers(exercise, shaped)
     ]

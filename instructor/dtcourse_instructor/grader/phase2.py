@@ -4,12 +4,12 @@ recovery on a real database, and distributed deadlock detection.
 Every part takes the student's object and optional harder settings (the graded hidden
 tests pass their own); with no settings a part uses the small visible cases the notebook
 describes. Expected answers are never stored here: they come from the reference
-protocols, the model checker, the crash torture and ``dtcourse.lessons.deadlock``.
+protocols and solutions (``dtcourse_instructor.reference``), the model checker and the
+crash torture.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -254,81 +254,29 @@ def blocking_participants(answer: Any, **settings: Any) -> None:
 # p2.recovery: the coordinator's recovery step on SQLite
 
 
-def _recovery_cases(seed: int, count: int):
-    from dtcourse.db import InDoubt, LogEntry
-
-    rng = random.Random(seed)
-    cases = [
-        ((), ()),
-        ((LogEntry("g1", ("p0", "p1")),), (InDoubt("p1", "g1"),)),
-        ((), (InDoubt("p0", "g2"), InDoubt("p1", "g2"))),
-        ((LogEntry("g3", ("p0", "p1")),), ()),
-    ]
-    for _ in range(count):
-        gtrids = [f"t{rng.randrange(1000)}" for _ in range(rng.randint(1, 5))]
-        log = tuple(LogEntry(g, ("p0", "p1", "p2")) for g in gtrids if rng.random() < 0.5)
-        doubt = tuple(
-            InDoubt(p, g)
-            for g in dict.fromkeys(gtrids)
-            for p in ("p0", "p1", "p2")
-            if rng.random() < 0.5
-        )
-        cases.append((log, doubt))
-    return cases
-
-
 def recovery_rules(step: Callable, *, seed: int = 0, cases: int = 6) -> None:
     """Presumed abort: commit what the log committed, abort the rest, touch nothing else."""
-    from dtcourse.db import Resolve, reference_recovery
+    from dtcourse.runtime.checks.p2_recovery import resolutions
+    from dtcourse_instructor.reference.p2_recovery import cases as recovery_cases
+    from dtcourse_instructor.reference.p2_recovery import recovery_step
 
-    for log, doubt in _recovery_cases(seed, cases):
+    for log, doubt in recovery_cases(seed, cases):
         shown = f"log={list(log)}, in_doubt={list(doubt)}"
-        try:
-            got = list(step(list(log), list(doubt)))
-        except (AssertionError, NotImplementedError):
-            raise
-        except Exception as error:
-            raise AssertionError(
-                f"your step raised {type(error).__name__}: {error} on {shown}"
-            ) from None
-        for action in got:
-            assert isinstance(action, Resolve), f"return Resolve objects, not {action!r}"
-        want = {(a.participant, a.gtrid): a.commit for a in reference_recovery(log, doubt)}
-        have = {(a.participant, a.gtrid): a.commit for a in got}
-        assert len(have) == len(got), f"{shown}: resolve each branch once, got {got}"
-        for key, commit_ in want.items():
-            assert key in have, f"{shown}: branch {key[1]} at {key[0]} is left in doubt"
-            assert have[key] == commit_, f"{shown}: {key[1]} at {key[0]} must be " + (
+        have = resolutions(step, log, doubt)
+        for action in recovery_step(log, doubt):
+            key = (action.participant, action.gtrid)
+            assert have[key] == action.commit, f"{shown}: {key[1]} at {key[0]} must be " + (
                 "committed: the log holds its commit record"
-                if commit_
+                if action.commit
                 else "aborted: no commit record means presumed abort"
             )
-        extra = set(have) - set(want)
-        assert not extra, f"{shown}: resolve only the in-doubt branches given, not {extra}"
 
 
-def recovery_torture(
-    step: Callable, *, seed: int = 1, transfers: int = 8, participants: int = 2, batch: int = 2
-) -> None:
+def recovery_torture(step: Callable, **settings: Any) -> None:
     """Kill a real process running transfers, recover with ``step``, check the bank."""
-    from dtcourse.db.bank import torture
-    from dtcourse.errors import DTCourseError
+    from dtcourse.runtime.checks.p2_recovery import torture
 
-    def guarded(log, in_doubt):
-        try:
-            return list(step(log, in_doubt))
-        except NotImplementedError:
-            raise
-        except Exception as error:
-            raise AssertionError(f"your step raised {type(error).__name__}: {error}") from None
-
-    try:
-        report = torture(
-            guarded, transfers=transfers, seed=seed, participants=participants, batch=batch
-        )
-    except DTCourseError as error:
-        raise AssertionError(f"the crash torture stopped: {error}") from None
-    assert report.ok, f"the crash torture (seed {seed}, {participants} databases) failed:\n{report}"
+    torture(step, **settings)
 
 
 # ---------------------------------------------------------------------------------------
