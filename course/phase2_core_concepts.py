@@ -1350,10 +1350,13 @@ print(demo)
 #
 # Three sites each report their local wait-for edges. No local graph has a cycle, but their
 # union does. The left panels are the sites' views, the right one the global graph with the
-# cycle in red:
+# cycle in red. `is_cycle(graph, cycle)` tells whether each transaction of `cycle` waits
+# for the next in `graph`, the last for the first: the cycle read off the picture is one of
+# the global graph, and of no single site's graph. Finding it by program is the exercise
+# at the end of this resource.
 
 # %%
-from dtcourse.lessons.deadlock import detect, global_graph, local_cycles
+from dtcourse.lessons.deadlock import global_graph, is_cycle
 from dtcourse.lessons.histories import PrecedenceGraph
 from dtcourse.pictures.precedence import draw_precedence
 
@@ -1362,7 +1365,6 @@ sites = {
     "B": [("T2", "T3"), ("T4", "T3")],
     "C": [("T3", "T1")],
 }
-started = {"T1": 10, "T2": 20, "T3": 30, "T4": 40}
 
 
 def wait_for_graph(edges):
@@ -1377,8 +1379,10 @@ for ax, (site, edges) in zip(axes, sites.items()):
 draw_precedence(axes[3], wait_for_graph([e for edges in sites.values() for e in edges]),
                 title="global wait-for graph")
 plt.show()
-print("cycles seen by single sites:", local_cycles(sites) or "none")
-print("global detector:", detect(sites, started))
+cycle = ("T1", "T2", "T3")
+for site, edges in sites.items():
+    print(f"site {site} sees the cycle: {is_cycle(global_graph({site: edges}), cycle)}")
+print(f"the global graph has it: {is_cycle(global_graph(sites), cycle)}")
 
 # %% [markdown]
 # ### Clocks: a case study

@@ -14,13 +14,13 @@ import pytest
 from dtcourse_instructor.authoring import convert, write_notebook
 from dtcourse_instructor.grader import grade_part as verify
 from dtcourse_instructor.grader import registry
+from dtcourse_instructor.reference.p2_deadlock import find_deadlock
 from dtcourse_instructor.reference.p2_recovery import recovery_step
 from dtcourse_instructor.reference.p2_threepc import terminate
 
 from dtcourse.commit.protocols import build
 from dtcourse.commit.protocols import twopc as T
 from dtcourse.db import Resolve
-from dtcourse.lessons.deadlock import detect
 from dtcourse.runtime.checks import check_part
 from dtcourse.runtime.checks import registry as visible_registry
 from dtcourse.runtime.syllabus import load_syllabus
@@ -205,10 +205,10 @@ def test_recovery_step_rules_and_torture() -> None:
 
 
 def test_deadlock_parts() -> None:
-    assert len(_passes("p2.deadlock", detect)) == 3
+    assert len(_passes("p2.deadlock", find_deadlock)) == 3
 
     def first_is_victim(local, started):
-        found = detect(local, started)
+        found = find_deadlock(local, started)
         return None if found is None else replace(found, victim=found.cycle[0])
 
     assert _passes("p2.deadlock", first_is_victim) == ["none", "cycle"]
@@ -302,17 +302,63 @@ def test_visible_recovery_checks_accept_right_steps_and_reject_wrong_ones() -> N
         check_part("p2.recovery", "torture", abort_everything)
 
 
+def _deadlock_by_other_search(local, started):
+    """A correct detector that finds cycles from the other end: its cycles may differ."""
+    graph: dict[str, set[str]] = {}
+    for edges in local.values():
+        for waiter, holder in edges:
+            graph.setdefault(waiter, set()).add(holder)
+            graph.setdefault(holder, set())
+    for start in sorted(graph, reverse=True):
+        path, seen = [start], {start}
+        while True:
+            ahead = sorted(graph[path[-1]], reverse=True)
+            nxt = next((t for t in ahead if t in path), None)
+            if nxt is not None:
+                cycle = tuple(path[path.index(nxt):])
+                return cycle, max(cycle, key=started.__getitem__)
+            fresh = [t for t in ahead if t not in seen]
+            if not fresh:
+                break
+            path.append(fresh[0])
+            seen.add(fresh[0])
+    return None
+
+
+def test_visible_deadlock_checks_accept_right_detectors_and_reject_wrong_ones() -> None:
+    assert _visible("p2.deadlock", find_deadlock) == ["none", "cycle", "victim"]
+    assert _visible("p2.deadlock", _deadlock_by_other_search) == ["none", "cycle", "victim"]
+
+    def first_is_victim(local, started):
+        found = find_deadlock(local, started)
+        return None if found is None else replace(found, victim=found.cycle[0])
+
+    def everyone(local, started):
+        """Games a victim check that does not ask for a real cycle."""
+        if find_deadlock(local, started) is None:
+            return None
+        return tuple(started), max(started, key=started.__getitem__)
+
+    assert _visible("p2.deadlock", first_is_victim) == ["none", "cycle"]
+    assert _visible("p2.deadlock", lambda local, started: None) == ["none"]
+    assert _visible("p2.deadlock", everyone) == ["none"]
+    with pytest.raises(AssertionError, match="is not the youngest"):
+        check_part("p2.deadlock", "victim", first_is_victim)
+
+
 def _public_callables() -> list[tuple[str, object]]:
     """Every public function and class of the student modules these exercises touch."""
     import importlib
 
     modules = (
         "dtcourse.commit.protocols.threepc",
+        "dtcourse.lessons.deadlock",
         "dtcourse.db",
         "dtcourse.db.coordinator",
         "dtcourse.db.demo",
         "dtcourse.runtime.checks.p2_threepc",
         "dtcourse.runtime.checks.p2_recovery",
+        "dtcourse.runtime.checks.p2_deadlock",
     )
     found: dict[int, tuple[str, object]] = {}
     for name in modules:
@@ -345,6 +391,7 @@ def test_no_public_object_of_the_student_package_answers_these_exercises() -> No
             ("p2.threepc", {"rule": obj, "partition": {}}),
             ("p2.threepc", obj),
             ("p2.recovery", obj),
+            ("p2.deadlock", obj),
         )
         if _answers(exercise, shaped)
     ]

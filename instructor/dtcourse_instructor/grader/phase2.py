@@ -283,71 +283,35 @@ def recovery_torture(step: Callable, **settings: Any) -> None:
 # p2.deadlock: distributed deadlock detection
 
 
-def _deadlock_verdict(find: Callable, scenario) -> tuple[tuple[str, ...], str] | None:
-    shown = f"local graphs {scenario.local}, start times {scenario.started}"
-    try:
-        got = find({s: list(e) for s, e in scenario.local.items()}, dict(scenario.started))
-    except (AssertionError, NotImplementedError):
-        raise
-    except Exception as error:
-        raise AssertionError(
-            f"find_deadlock raised {type(error).__name__}: {error} on {shown}"
-        ) from None
-    if got is None:
-        return None
-    if hasattr(got, "cycle") and hasattr(got, "victim"):
-        return tuple(got.cycle), got.victim
-    try:
-        cycle, victim = got
-        return tuple(cycle), victim
-    except (TypeError, ValueError):
-        raise AssertionError(
-            f"return a Deadlock(cycle, victim) or None, not {got!r} (on {shown})"
-        ) from None
-
-
-def _scenarios(seed: int, count: int, deadlock: bool, size: int):
-    from dtcourse.lessons.deadlock import random_scenario
-
-    return [
-        random_scenario(seed * 1000 + i, sites=3, transactions=size, waits=size, deadlock=deadlock)
-        for i in range(count)
-    ]
-
-
 def deadlock_none(find: Callable, *, seed: int = 0, count: int = 4, size: int = 6) -> None:
     """No global cycle: report None, even when waits cross sites."""
-    for scenario in _scenarios(seed, count, False, size):
-        got = _deadlock_verdict(find, scenario)
+    from dtcourse.runtime.checks.p2_deadlock import verdict
+    from dtcourse_instructor.reference.p2_deadlock import scenarios
+
+    for scenario in scenarios(seed, count, False, size):
+        got = verdict(find, scenario)
         assert got is None, f"there is no deadlock in {scenario.local}, but you returned {got}"
 
 
 def deadlock_cycle(find: Callable, *, seed: int = 0, count: int = 4, size: int = 6) -> None:
     """A cycle across sites: return a real cycle of the global wait-for graph."""
-    from dtcourse.lessons.deadlock import global_graph, is_cycle
+    from dtcourse.runtime.checks.p2_deadlock import check_cycle, verdict
+    from dtcourse_instructor.reference.p2_deadlock import scenarios
 
-    for scenario in _scenarios(seed + 1, count, True, size):
-        got = _deadlock_verdict(find, scenario)
-        assert got is not None, (
-            f"{scenario.local} has a deadlock across sites, but you returned None: "
-            "combine the sites' edges into one graph first"
-        )
-        graph = global_graph(scenario.local)
-        assert is_cycle(graph, got[0]), (
-            f"{got[0]} is not a cycle of the global wait-for graph of {scenario.local}: each "
-            "transaction must wait for the next, the last for the first"
-        )
+    for scenario in scenarios(seed + 1, count, True, size):
+        check_cycle(scenario, verdict(find, scenario))
 
 
 def deadlock_victim(find: Callable, *, seed: int = 0, count: int = 4, size: int = 6) -> None:
-    """The victim is the youngest transaction of the cycle (the latest start time)."""
-    from dtcourse.lessons.deadlock import choose_victim
+    """The victim of a real cycle is its youngest transaction, as the reference chooses."""
+    from dtcourse.runtime.checks.p2_deadlock import check_cycle, verdict
+    from dtcourse_instructor.reference.p2_deadlock import choose_victim, scenarios
 
-    for scenario in _scenarios(seed + 2, count, True, size):
-        got = _deadlock_verdict(find, scenario)
-        assert got is not None, f"{scenario.local} has a deadlock, but you returned None"
+    for scenario in scenarios(seed + 2, count, True, size):
+        got = verdict(find, scenario)
+        check_cycle(scenario, got)
+        assert got is not None
         cycle, victim = got
-        assert set(cycle) <= set(scenario.started), f"{cycle} names unknown transactions"
         want = choose_victim(cycle, scenario.started)
         assert victim == want, (
             f"for the cycle {cycle} with start times "
