@@ -111,13 +111,13 @@ def build_model(args: argparse.Namespace) -> Any:
         from dtcourse.commit.specs import build
 
         return build(args.model, args.participants)
-    from dtcourse.commit.protocols import build
+    from dtcourse.commit.protocols import build as build_protocol
 
     if args.crashes < 0:
         raise ModelError(f"--crashes must be 0 or more, got {args.crashes}")
     if args.recover and not args.crashes:
         raise ModelError("--recover needs a crash budget: add e.g. --crashes 1")
-    return build(
+    return build_protocol(
         args.model,
         args.participants,
         votes=args.votes,

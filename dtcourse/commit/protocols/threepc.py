@@ -395,7 +395,7 @@ def _require_rule(rule: object) -> TerminationRule:
             f"'abort', not {rule!r}: pass your rule from exercise p2.threepc, or naive_rule "
             "(dtcourse.commit.protocols.threepc), the deliberately wrong one of the reading"
         )
-    return rule  # type: ignore[return-value]
+    return rule
 
 
 def nodes(

@@ -162,15 +162,13 @@ def _replay(model: ActorSystem, path: Path, what: str) -> SystemState:
     """
     state = model.init_states()[0]
     for number, action in enumerate(path.actions, start=1):
-        enabled = model.actions(state)
-        try:
-            mine = enabled[enabled.index(action)]
-        except ValueError:
+        mine = next((a for a in model.actions(state) if a == action), None)
+        if mine is None:
             raise AssertionError(
                 f"{what} does not replay on {model!r}: step {number} "
                 f"({model.format_action(action)}) is not possible there; was it produced by "
                 "the checker on that system, with your rule?"
-            ) from None
+            )
         nxt = model.next_state(state, mine)
         assert nxt is not None, f"{what}: step {number} is not enabled on {model!r}"
         state = nxt

@@ -48,7 +48,9 @@ def write_student_config(workspace: Path) -> Path:
     return folder
 
 
-def student_lab_environment(workspace: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def student_lab_environment(
+    workspace: Path, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment JupyterLab runs in: the student configuration wins over the rest."""
     env = dict(os.environ if base is None else base)
     folder = write_student_config(workspace)
