@@ -15,10 +15,11 @@ from dtcourse_instructor.authoring import convert, write_notebook
 from dtcourse_instructor.course_folder import course_root
 from dtcourse_instructor.grader import grade_part as verify
 from dtcourse_instructor.grader import registry
+from dtcourse_instructor.reference.p3_saga import orchestrate
 from dtcourse_instructor.resource_list import fill_generated
 
-from dtcourse.lessons.saga import COMMITTED, COMPENSATED, Faults, orchestrate, order_saga, run
-from dtcourse.runtime.checks import check
+from dtcourse.lessons.saga import COMMITTED, COMPENSATED, Faults, order_saga, run
+from dtcourse.runtime.checks import check, check_part
 from dtcourse.runtime.syllabus import load_syllabus
 
 ROOT = course_root()
@@ -126,6 +127,37 @@ def stub(saga, services, log):
     raise NotImplementedError()
 
 
+def catches_its_crash(saga, services, log):
+    """Survives a crash by catching it and carrying on in the same process: what a real
+    orchestrator cannot do, and what passed before crashes were made uncatchable."""
+    while True:
+        try:
+            return reference(saga, services, log)
+        except BaseException:  # noqa: BLE001 - the mistake under test
+            continue
+
+
+def reverses_wrongly_after_restart(saga, services, log):
+    """Right without crashes; after a restart it undoes oldest first."""
+    restarted = bool(log.records())
+    completed, compensating = _replay(saga, log)
+    if not compensating:
+        for step in saga.steps[len(completed) :]:
+            if not services.execute(step):
+                log.write(("failed", step.name))
+                compensating = True
+                break
+            log.write(("done", step.name))
+            completed.append(step.name)
+    if not compensating:
+        return COMMITTED
+    for name in list(completed) if restarted else list(reversed(completed)):
+        while not services.compensate(saga.step(name)):
+            pass
+        log.write(("compensated", name))
+    return COMPENSATED
+
+
 HARDER = {
     "commit": {"lengths": (1, 6)},
     "compensate": {"lengths": (2, 6)},
@@ -168,6 +200,49 @@ def test_a_correct_orchestrator_passes_every_part(solution):
 def test_a_partly_right_orchestrator_fails_exactly_the_parts_it_gets_wrong(solution, failing):
     passed = _passes(solution)
     assert {part for part, ok in passed.items() if not ok} == failing
+
+
+def _visible_failing(solution) -> set[str]:
+    failing = set()
+    for part in PARTS:
+        try:
+            check_part("p3.saga", part, solution)
+        except (AssertionError, NotImplementedError):
+            failing.add(part)
+    return failing
+
+
+@pytest.mark.parametrize(
+    ("solution", "failing"),
+    [
+        (reference, set()),
+        (orchestrate, set()),
+        (stub, set(PARTS)),
+        (forgets_recovery, {"recover"}),
+        (wrong_order, {"compensate"}),
+        (gives_up, {"retry"}),
+        (compensates_the_failed_step, {"compensate", "retry", "recover"}),
+        (catches_its_crash, {"recover"}),
+        (reverses_wrongly_after_restart, {"recover"}),
+    ],
+)
+def test_the_visible_checks_judge_by_the_saga_definition_alone(solution, failing):
+    """The student package's checks hold no orchestrator, yet accept every correct one
+    (the reference's state machine, a plain loop) and reject each known mistake."""
+    assert _visible_failing(solution) == failing
+
+
+@pytest.mark.parametrize("solution", [catches_its_crash, reverses_wrongly_after_restart])
+def test_the_hidden_recover_part_fails_the_new_mistakes_too(solution):
+    assert {part for part, ok in _passes(solution).items() if not ok} == {"recover"}
+
+
+def test_recover_messages_say_what_went_wrong_after_the_crash():
+    with pytest.raises(AssertionError, match="do not catch OrchestratorCrash"):
+        check_part("p3.saga", "recover", catches_its_crash)
+    with pytest.raises(AssertionError, match="after the restart") as caught:
+        check_part("p3.saga", "recover", reverses_wrongly_after_restart)
+    assert "C1, C2" in str(caught.value) and "crash point" in str(caught.value)
 
 
 def test_failure_messages_name_the_rule_and_show_the_requests():
