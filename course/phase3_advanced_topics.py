@@ -749,7 +749,10 @@ for variant in ("presumed nothing", "presumed abort", "presumed commit"):
 # None of the numbers in this section is typed in: the course package runs each variant's
 # nodes (the same kind of actor nodes as Phase 2's 2PC, with acknowledgements and end
 # records where the protocol has them) once in the simulator, with no faults and every
-# message taking one time unit, and counts. The conventions are this reading's: a flat
+# message taking one time unit, and counts. Presumed abort, and the read-only and
+# co-located variants built on it, were run and counted the same way when the course was
+# built: their nodes are this reading's exercise, so the package ships their counts, not
+# the nodes. The conventions are this reading's: a flat
 # tree, the coordinator not a participant unless co-located, n participants, an abort means
 # exactly one participant (the last) votes NO and aborts alone without writing anything.
 # **Delays** are message delays until every node has decided. Solid lines are commits,
@@ -829,13 +832,13 @@ from dtcourse.engine.checker import check
 from dtcourse.commit.protocols.catalog import build
 
 for label, system in (
-    ("2PC (presumed abort)", build("presumed abort", 2, "yes", crashes=1)),
+    ("2PC (presumed nothing)", build("presumed nothing", 2, "yes", crashes=1)),
     ("Paxos Commit, F = 0", build("paxos commit", 1, "yes", f=0, crashes=1)),
     ("Paxos Commit, F = 1", build("paxos commit", 1, "yes", f=1, crashes=1)),
 ):
     verdict = check(system)
     unsafe = [v.property for v in verdict.violations if v.kind == "always"]
-    print(f"{label:<21} {verdict.distinct:>6} states: "
+    print(f"{label:<22} {verdict.distinct:>6} states: "
           f"{'may block' if verdict.blocking is not None else 'never blocks'}, "
           f"{'violates ' + ', '.join(unsafe) if unsafe else 'AC1-AC4 hold'}")
 
@@ -982,7 +985,9 @@ plot_costs(load, x="throughput", y="latency")
 # %%
 import matplotlib.pyplot as plt
 
-closing = [("2PC PA", "presumed abort", build("presumed abort", 2, "yes", crashes=1)),
+# Presumed nothing commits exactly as presumed abort does; its nodes ship, so the checker
+# can judge it here (presumed abort's are your exercise).
+closing = [("2PC PN", "presumed nothing", build("presumed nothing", 2, "yes", crashes=1)),
            ("2PC PC", "presumed commit", build("presumed commit", 2, "yes", crashes=1)),
            ("Paxos F=1", "paxos commit", build("paxos commit", 1, "yes", crashes=1))]
 labels = [label for label, _, _ in closing]
@@ -1228,11 +1233,11 @@ for outcome in ("commit", "abort"):
 # and `PresumedAbortParticipant(name, coordinator, vote)` (`vote` is `"yes"`, `"no"` or
 # `"any"`). You may reuse `CoordinatorState`, `ParticipantState` and `decision_message`
 # from above. Classes built on the package's own nodes in `dtcourse.commit.protocols.variants`
-# are refused: the point is to write the handlers. The checks compare your run's messages
-# and forced writes with the cost table for a commit (3 points, 4n and 2n + 1) and an
-# abort with one no vote (3 points, 3n - 1 and n - 1), and model-check every schedule
-# under crash and recovery (4 points): AC1 to AC4 always, and AC5, every participant
-# decides once failures stop.
+# are refused: the point is to write the handlers. The checks compare your run's messages,
+# forced writes and lazy writes with the cost table for a commit (3 points: 4n, 2n + 1
+# and 1) and an abort with one no vote (3 points: 3n - 1, n - 1 and n - 1), and
+# model-check every schedule under crash and recovery (4 points): AC1 to AC4 always, and
+# AC5, every participant decides once failures stop.
 
 # %% dtcourse={"solution": "p3.presumed_abort"}
 class PresumedAbortCoordinator(Node):
@@ -1417,39 +1422,85 @@ grade_part("p3.presumed_abort", "safety", PA, **_hidden_pa_safety)
 # %% [markdown]
 # ### The exercise: pick the cheapest commit
 #
-# A workload is a number of participants and the fraction of transactions that abort.
-# Write `choose(workload)` that returns the presumption (`"presumed nothing"`,
-# `"presumed abort"` or `"presumed commit"`) with the fewest **expected forced writes per
-# transaction** for that workload, and that number: `{"variant": ..., "forced_writes":
-# ...}`. Justify it with the plot below (the lines are the expected forced writes as the
-# abort rate grows, for n = 4): where does your workload sit? Use
-# `dtcourse.commit.costs.measure(variant, n, outcome)` for the measured cost of one commit or
-# abort. Worth 2 points for the number and 3 for the choice.
+# A system runs one commit protocol for all its transactions, and its transactions are not
+# all alike. A **workload** here is a mix of transaction classes and a budget:
+#
+# ```python
+# {"mix": [{"share": 0.9, "participants": 3, "abort_rate": 0.05},
+#          {"share": 0.1, "participants": 6, "abort_rate": 0.5}],
+#  "coordinator_budget": 1.5}
+# ```
+#
+# `share` is the fraction of all transactions that belong to a class (the shares add up
+# to 1) and `abort_rate` the fraction of that class's transactions that abort (one
+# participant votes no). `coordinator_budget` is how many forced writes per transaction,
+# on average, the coordinator's log can take: one coordinator serves every transaction, so
+# its log is the device that saturates first, as the load curve above shows.
+#
+# Write `choose(workload)` that returns
+#
+# ```python
+# {"variant": ...,
+#  "costs": {"presumed abort":   {"forced_writes": ..., "coordinator_writes": ...},
+#            "presumed commit":  {"forced_writes": ..., "coordinator_writes": ...},
+#            "presumed nothing": {"forced_writes": ..., "coordinator_writes": ...}}}
+# ```
+#
+# - `costs` (2 points): for each presumption, the expected number of **forced writes per
+#   transaction** over the whole mix, in total and at the coordinator `C` alone;
+# - `variant` (3 points): among the presumptions whose `coordinator_writes` fit the budget,
+#   the one with the fewest `forced_writes` (on a tie, the first in the order presumed
+#   abort, presumed commit, presumed nothing), or `None` when none fits.
+#
+# Work from measurements, not from the formulas: `measure(variant, n, outcome)` counts one
+# commit or abort, and `writes_by_node(variant, n, outcome)` shows at which node each
+# forced write lands. For presumed abort you may count your own classes from the exercise
+# above instead: `run_nodes(PresumedAbortCoordinator, PresumedAbortParticipant, n,
+# outcome).metrics.forced_writes` gives the forced writes per node, and they agree with
+# the table once your classes pass. The plot below is the one-class picture for n = 4:
+# total forced writes on the left, the coordinator's share on the right.
 
 # %%
-rows = [{"abort rate (%)": percent, "variant": variant,
-         "forced_writes": (1 - percent / 100) * measure(variant, 4, "commit").forced_writes
-         + percent / 100 * measure(variant, 4, "abort").forced_writes}
-        for percent in range(0, 101, 10)
-        for variant in ("presumed nothing", "presumed abort", "presumed commit")]
-plot_costs(pd.DataFrame(rows), x="abort rate (%)", y="forced_writes")
+from dtcourse.commit.costs import measure, writes_by_node
+
+rows = []
+for percent in range(0, 101, 10):
+    for variant in ("presumed abort", "presumed commit", "presumed nothing"):
+        total = at_c = 0.0
+        for outcome, weight in (("commit", 1 - percent / 100), ("abort", percent / 100)):
+            by_node = writes_by_node(variant, 4, outcome).set_index("node")
+            total += weight * measure(variant, 4, outcome).forced_writes
+            at_c += weight * float(by_node.loc["C", "forced_writes"])
+        rows.append({"abort rate (%)": percent, "variant": variant, "forced_writes": total,
+                     "coordinator_writes": at_c})
+plot_costs(pd.DataFrame(rows), x="abort rate (%)", y=("forced_writes", "coordinator_writes"))
 
 # %% dtcourse={"solution": "p3.cheapest_commit"}
 def choose(workload):
-    """The presumption with the fewest expected forced writes, and that number."""
+    """Each presumption's expected forced writes for the mix, and the cheapest that fits."""
     ### BEGIN SOLUTION
-    n, rate = workload["participants"], workload["abort_rate"]
+    presumptions = ("presumed abort", "presumed commit", "presumed nothing")
     table = {}
-    for variant in ("presumed nothing", "presumed abort", "presumed commit"):
-        commit = measure(variant, n, "commit").forced_writes
-        abort = measure(variant, n, "abort").forced_writes
-        table[variant] = (1 - rate) * commit + rate * abort
-    best = min(table, key=table.get)
-    return {"variant": best, "forced_writes": table[best]}
+    for variant in presumptions:
+        total = at_coordinator = 0.0
+        for kind in workload["mix"]:
+            n, share, rate = kind["participants"], kind["share"], kind["abort_rate"]
+            for outcome, weight in (("commit", 1 - rate), ("abort", rate)):
+                total += share * weight * measure(variant, n, outcome).forced_writes
+                by_node = writes_by_node(variant, n, outcome).set_index("node")
+                at_coordinator += share * weight * float(by_node.loc["C", "forced_writes"])
+        table[variant] = {"forced_writes": total, "coordinator_writes": at_coordinator}
+    budget = workload["coordinator_budget"]
+    fits = [v for v in presumptions if table[v]["coordinator_writes"] <= budget + 1e-9]
+    best = min(fits, key=lambda v: table[v]["forced_writes"], default=None)
+    return {"variant": best, "costs": table}
     ### END SOLUTION
 
 # %%
-print(choose({"participants": 3, "abort_rate": 0.1}))
+mixed = {"mix": [{"share": 0.9, "participants": 3, "abort_rate": 0.05},
+                 {"share": 0.1, "participants": 6, "abort_rate": 0.5}],
+         "coordinator_budget": 1.5}
+print(choose(mixed))
 dtcourse.check("p3.cheapest_commit", choose)
 
 # %% dtcourse={"test": "p3.cheapest_commit", "points": 2}
@@ -1458,8 +1509,12 @@ check_part("p3.cheapest_commit", "expected", choose)
 from dtcourse_instructor.grader import grade_part
 
 grade_part("p3.cheapest_commit", "expected", choose)
-_hidden_workloads = [{"participants": 5, "abort_rate": 0.6}, {"participants": 2, "abort_rate": 0.3},
-                     {"participants": 4, "abort_rate": 0.02}]
+_hidden_workloads = [
+    {"mix": [{"share": 1.0, "participants": 5, "abort_rate": 0.6}], "coordinator_budget": 3},
+    {"mix": [{"share": 0.5, "participants": 4, "abort_rate": 0.02},
+             {"share": 0.5, "participants": 2, "abort_rate": 0.1}], "coordinator_budget": 0.9},
+    {"mix": [{"share": 0.7, "participants": 2, "abort_rate": 0.01},
+             {"share": 0.3, "participants": 8, "abort_rate": 0.3}], "coordinator_budget": 2}]
 grade_part("p3.cheapest_commit", "expected", choose, workloads=_hidden_workloads)
 ### END HIDDEN TESTS
 
@@ -1469,8 +1524,14 @@ check_part("p3.cheapest_commit", "choice", choose)
 from dtcourse_instructor.grader import grade_part
 
 grade_part("p3.cheapest_commit", "choice", choose)
-_hidden_choices = [{"participants": 5, "abort_rate": 0.6}, {"participants": 2, "abort_rate": 0.3},
-                   {"participants": 4, "abort_rate": 0.02}]
+_hidden_choices = [
+    {"mix": [{"share": 1.0, "participants": 5, "abort_rate": 0.6}], "coordinator_budget": 3},
+    {"mix": [{"share": 0.5, "participants": 4, "abort_rate": 0.02},
+             {"share": 0.5, "participants": 2, "abort_rate": 0.1}], "coordinator_budget": 0.9},
+    {"mix": [{"share": 0.7, "participants": 2, "abort_rate": 0.01},
+             {"share": 0.3, "participants": 8, "abort_rate": 0.3}], "coordinator_budget": 2},
+    {"mix": [{"share": 0.6, "participants": 4, "abort_rate": 0.0},
+             {"share": 0.4, "participants": 1, "abort_rate": 0.5}], "coordinator_budget": 0.7}]
 grade_part("p3.cheapest_commit", "choice", choose, workloads=_hidden_choices)
 ### END HIDDEN TESTS
 
