@@ -547,6 +547,65 @@ def test_presumed_abort_submissions_fail_exactly_the_parts_they_get_wrong(pa_cod
     assert _pa_failing((coordinator, participant)) == failing
 
 
+def _pa_visible_failing(classes) -> set[str]:
+    failing = set()
+    for part in PA_PARTS:
+        try:
+            check_part("p3.presumed_abort", part, classes)
+        except (AssertionError, NotImplementedError):
+            failing.add(part)
+    return failing
+
+
+def _lazy_mistakes(pa_code):
+    ns = _cells(pa_code)
+    coordinator, participant = ns["PresumedAbortCoordinator"], ns["PresumedAbortParticipant"]
+
+    class WritesNoAbort(participant):
+        def learn(self, state, decision, src, out):
+            if decision == "abort":  # the mistake: no abort record, not even a lazy one
+                out.decide("abort")
+                out.cancel_timer("decision")
+                return type(state)("abort")
+            return super().learn(state, decision, src, out)
+
+    class LogsAbortLazily(coordinator):
+        def decide(self, decision, tell, out):
+            if decision == "abort":
+                out.log("abort", force=False)  # the mistake: presumed abort writes none
+            return super().decide(decision, tell, out)
+
+    return {
+        "participants write no abort record": (coordinator, WritesNoAbort, {"abort cost"}),
+        "the coordinator logs its abort lazily": (LogsAbortLazily, participant, {"abort cost"}),
+    }
+
+
+@pytest.mark.parametrize("name", [*VARIANT_NAMES, "reference", *(
+    "participants write no abort record", "the coordinator logs its abort lazily")])
+def test_the_visible_presumed_abort_checks_need_no_answer(pa_code, name):
+    """The student package's checks accept the notebook's solution and the instructor's R*
+    nodes (written differently, with the read-only vote and co-location), and reject each
+    known mistake, now including the lazy writes the reading prescribes."""
+    from dtcourse_instructor.reference import p3_presumed_abort as reference
+
+    cases = {**_variants(pa_code), **_lazy_mistakes(pa_code)}
+    cases["reference"] = (
+        reference.PresumedAbortCoordinator,
+        reference.PresumedAbortParticipant,
+        set(),
+    )
+    coordinator, participant, failing = cases[name]
+    assert _pa_visible_failing((coordinator, participant)) == failing
+
+
+def test_lazy_write_mistakes_are_named_in_the_message(pa_code):
+    coordinator, participant, _ = _lazy_mistakes(pa_code)["participants write no abort record"]
+    with pytest.raises(AssertionError, match="lazy writes: yours 0, the cost table's 2") as e:
+        check_part("p3.presumed_abort", "abort cost", (coordinator, participant))
+    assert "writes its abort record lazily" in str(e.value)
+
+
 def test_the_given_presumed_nothing_code_costs_what_the_table_says(pa_code):
     from dtcourse.commit.costs import measure, measure_nodes
 
