@@ -245,8 +245,8 @@ AUDITOR = "w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2"
 
 
 def test_figure_draws_the_given_sites_and_the_given_cycle_in_the_global_panel_only() -> None:
-    from dtcourse.pictures.precedence import CYCLE_COLOUR, EDGE_COLOUR, precedence_figure
     from dtcourse.pictures.figure import CourseFigure
+    from dtcourse.pictures.precedence import CYCLE_COLOUR, EDGE_COLOUR, precedence_figure
 
     figure = precedence_figure(
         AUDITOR,
