@@ -651,10 +651,13 @@ from dtcourse.pictures.precedence import precedence_figure
 h1 = "r1[x] w2[x] r2[y] w1[y] c1 c2"
 for conflict in conflicts(h1):
     print(f"{conflict}  gives  {conflict.edge[0]} → {conflict.edge[1]}")
-precedence_figure(h1)
+# the edges and the cycle worked out above; the picture draws what it is given
+precedence_figure(h1, {("T1", "T2"), ("T2", "T1")}, cycle=("T1", "T2"))
 
 # %%
-precedence_figure("r1[x] w2[x] w1[y] r2[y] c1 c2")
+precedence_figure(
+    "r1[x] w2[x] w1[y] r2[y] c1 c2", {("T1", "T2")}, title="H1': acyclic, serial order T1, T2"
+)
 
 # %% [markdown]
 # #### Local serializability is not enough
@@ -691,7 +694,12 @@ precedence_figure("r1[x] w2[x] w1[y] r2[y] c1 c2")
 
 # %%
 auditor = "w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2"
-precedence_figure(auditor, by_site=True)
+precedence_figure(
+    auditor,
+    {("T1", "T2"), ("T2", "T1")},
+    site_edges={"A": {("T1", "T2")}, "B": {("T2", "T1")}},
+    cycle=("T1", "T2"),
+)
 
 # %% [markdown]
 # What does prevent it? The standard answer is **strict two-phase locking (strict 2PL) at
@@ -758,9 +766,11 @@ precedence_figure(auditor, by_site=True)
 
 # %%
 mine = "r1[x]@A r1[y]@B r2[x]@A r2[y]@B w1[x=off]@A w2[y=off]@B c1 c2"
-for conflict in conflicts(mine):
+found = conflicts(mine)
+for conflict in found:
     print(f"{conflict}  gives  {conflict.edge[0]} → {conflict.edge[1]}")
-precedence_figure(mine, by_site=True)
+# one arrow per conflict (an aborted transaction's would not count): find the cycle yourself
+precedence_figure(mine, {conflict.edge for conflict in found})
 
 # %% [markdown]
 # #### Isolation levels and why their definitions were criticised
@@ -829,31 +839,85 @@ precedence_figure(mine, by_site=True)
 # A transaction is committed unless the history aborts it (a missing commit counts as one at
 # the end). Return a `Verdict` with:
 #
-# - `edges`: the set of edges `(Ti, Tj)` of the precedence graph, e.g. `{("T1", "T2")}`;
-#   one node per committed transaction, aborted transactions contribute no edges;
+# - `sites`: each site's own precedence graph, as a mapping from the site to its set of
+#   edges, e.g. `{"A": {("T1", "T2")}, "B": {("T2", "T1")}}`; write this first, as
+#   `site_edges(history)` (step 1 below);
+# - `edges`: the set of edges `(Ti, Tj)` of the global precedence graph, the union of the
+#   sites' edges, e.g. `{("T1", "T2")}`; one node per committed transaction, aborted
+#   transactions contribute no edges;
 # - `serializable`: `True` when the graph has no cycle;
 # - `order`: when serializable, an equivalent serial order, as a tuple of every committed
 #   transaction (`("T2", "T1")`); otherwise `None`;
 # - `anomaly`: the first of these rules that applies (Berenson et al. 1995 name all four):
-#   1. `"dirty read"`: a transaction reads a value written by a transaction that aborts
-#      after the read (the value it read never existed);
+#   1. `"dirty read"`: a committed transaction reads a value written by a transaction that
+#      aborts after the read (the value it read never existed); a reader that aborts too
+#      is not counted, since nothing that remains depends on what it read;
 #   2. `None`: the history is serializable;
-#   3. `"lost update"`: two committed transactions each read an item before the other one
-#      writes that same item;
+#   3. `"lost update"`: a committed transaction reads an item, a second committed
+#      transaction then writes that item, and the first one writes it after that
+#      (`r1[x] … w2[x] … w1[x]`, whether or not T2 read x: T2's update is lost);
 #   4. `"write skew"`: two committed transactions each read an item that the other one
 #      writes later, and the two items differ;
 #   5. `"read skew"`: a committed transaction reads one item before a second transaction
 #      writes it, and another item after that transaction wrote it (the auditor);
 #   6. `"other"`: a cycle of another shape (longer cycles, cycles made only of writes).
 #
-# "Before" and "after" are about positions in the history; for rules 3 to 5 compare a
+# "Before" and "after" are about positions in the history; for rules 4 and 5 compare a
 # transaction's first read of the item with the other's last write (or its first write with
 # the other's last read).
 
 # %% dtcourse={"solution": "p1.serializability"}
-from dtcourse.lessons.histories import Verdict, parse_history
+# Step 1: each site's own precedence graph, the part of the picture one site can see.
+# `conflicts(history)` lists every pair of conflicting operations, aborted transactions
+# included; keep the ones that give an edge, grouped by their site.
+from dtcourse.lessons.histories import Verdict, conflicts, parse_history
 
 
+def site_edges(history):
+    """Each site's precedence-graph edges, e.g. {"A": {("T1", "T2")}, "B": {("T2", "T1")}}."""
+    ### BEGIN SOLUTION
+    ops = list(history)
+    gone = {op.txn for op in ops if op.action == "a"}
+    edges = {}
+    for n, first in enumerate(ops):
+        for second in ops[n + 1 :]:
+            if (
+                first.action in ("r", "w")
+                and second.action in ("r", "w")
+                and first.txn != second.txn
+                and not {first.txn, second.txn} & gone
+                and (first.item, first.site) == (second.item, second.site)
+                and "w" in (first.action, second.action)
+            ):
+                edges.setdefault(first.site, set()).add((first.txn, second.txn))
+    return edges
+    ### END SOLUTION
+
+# %%
+# The auditor's two sites as your function sees them; the graded cell below checks step 1
+# on the reading's histories (and, when graded, on histories you do not see).
+print(site_edges(parse_history("w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2")))
+
+# %% dtcourse={"test": "p1.serializability", "points": 2}
+from dtcourse.runtime.checks import check_part
+
+check_part("p1.serializability", "sites", site_edges)
+### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p1.serializability", "sites", site_edges)
+_histories = (
+    "r1[x]@A r2[y]@B w1[y]@B w2[x]@A c1 c2",
+    "r1[x]@A w2[x]@A w3[x]@A a2 r1[y]@B w3[y]@B c1 c3",
+    "w3[z]@B r1[z]@B w1[x]@A r2[x]@A w2[y]@A r3[y]@A c1 c2 c3",
+    "r1[x]@A w2[x]@B r2[x]@B w1[x]@A c1 c2",
+    "r1[x]@A r2[x]@A r3[x]@A c1 c2 c3",
+)
+grade_part("p1.serializability", "sites", site_edges, histories=_histories)
+### END HIDDEN TESTS
+
+# %% dtcourse={"solution": "p1.serializability"}
+# Step 2: the whole verdict. Use your site_edges for `sites`; the global edges are their union.
 def analyse(history):
     """The precedence graph, serializability, a serial order and the anomaly of a history."""
     ### BEGIN SOLUTION
@@ -863,15 +927,8 @@ def analyse(history):
     live = [(i, op) for i, op in enumerate(ops) if op.txn in committed]
     accesses = [(i, op) for i, op in live if op.action in ("r", "w")]
 
-    edges = set()
-    for n, (_, first) in enumerate(accesses):
-        for _, second in accesses[n + 1 :]:
-            if (
-                first.txn != second.txn
-                and (first.item, first.site) == (second.item, second.site)
-                and "w" in (first.action, second.action)
-            ):
-                edges.add((first.txn, second.txn))
+    sites = site_edges(history)
+    edges = set().union(*sites.values())
 
     incoming = {t: 0 for t in committed}
     for _, target in edges:
@@ -888,24 +945,26 @@ def analyse(history):
                     ready.append(target)
     serializable = len(order) == len(committed)
 
-    def position(action, txn, item, site, last):
-        found = [
-            i for i, op in live if (op.action, op.txn, op.item, op.site) == (action, txn, item, site)
-        ]
-        return (found[-1] if last else found[0]) if found else None
-
-    def before(a, b):
-        return a is not None and b is not None and a < b
+    def positions(action, txn, key):
+        return [i for i, op in live if (op.action, op.txn, (op.item, op.site)) == (action, txn, key)]
 
     def read_then_write(reader, writer, key):
-        return before(position("r", reader, *key, False), position("w", writer, *key, True))
+        reads, writes = positions("r", reader, key), positions("w", writer, key)
+        return bool(reads and writes) and reads[0] < writes[-1]
 
     def write_then_read(writer, reader, key):
-        return before(position("w", writer, *key, False), position("r", reader, *key, True))
+        writes, reads = positions("w", writer, key), positions("r", reader, key)
+        return bool(reads and writes) and writes[0] < reads[-1]
+
+    def lost_update(first, second, key):
+        reads, rewrites = positions("r", first, key), positions("w", first, key)
+        return bool(reads and rewrites) and any(
+            reads[0] < i < rewrites[-1] for i in positions("w", second, key)
+        )
 
     def name_anomaly():
         for i, op in enumerate(ops):
-            if op.action != "r":
+            if op.action != "r" or op.txn in abort_at:
                 continue
             writes = [w for w in ops[:i] if w.action == "w" and (w.item, w.site) == (op.item, op.site)]
             if writes and writes[-1].txn != op.txn and abort_at.get(writes[-1].txn, -1) > i:
@@ -914,9 +973,8 @@ def analyse(history):
             return None
         keys = list(dict.fromkeys((op.item, op.site) for _, op in accesses))
         pairs = [(a, b) for a in committed for b in committed if a != b]
-        for a, b in pairs:
-            if any(read_then_write(a, b, k) and read_then_write(b, a, k) for k in keys):
-                return "lost update"
+        if any(lost_update(a, b, k) for a, b in pairs for k in keys):
+            return "lost update"
         for a, b in pairs:
             for x in keys:
                 for y in keys:
@@ -932,6 +990,7 @@ def analyse(history):
         return "other"
 
     return Verdict(
+        sites=sites,
         edges=frozenset(edges),
         serializable=serializable,
         order=tuple(order) if serializable else None,
@@ -943,17 +1002,18 @@ def analyse(history):
 # Work through the reading's histories with your function, then ask for feedback.
 
 # %%
-from dtcourse_instructor.grader.phase1 import VISIBLE_HISTORIES
+from dtcourse.runtime.checks.p1_serializability import visible_histories
 
-for text in VISIBLE_HISTORIES:
+for text in visible_histories():
     print(text, "->", analyse(parse_history(text)))
 dtcourse.check("p1.serializability", analyse)
 
 # %% [markdown]
-# The graded checks (10 points): the edges, then the verdict and serial order, then the
-# anomaly, each on the reading's histories and on histories you do not see.
+# The graded checks (10 points): each site's graph (step 1, above), then the global edges,
+# the verdict and serial order, and the anomaly, each on the reading's histories and on
+# histories you do not see.
 
-# %% dtcourse={"test": "p1.serializability", "points": 4}
+# %% dtcourse={"test": "p1.serializability", "points": 2}
 check_part("p1.serializability", "edges", analyse)
 ### BEGIN HIDDEN TESTS
 from dtcourse_instructor.grader import grade_part
@@ -984,6 +1044,7 @@ _histories = (
     "r4[q]@C w3[q]@C r3[x]@A w2[x]@A r2[y]@B w1[y]@B c1 c2 c3 c4",
     "r1[x]@A w2[x]@A w3[x]@A a2 r1[y]@B w3[y]@B c1 c3",
     "r1[x]@A r2[x]@A r3[x]@A c1 c2 c3",
+    "w1[x]@B r2[x]@B w2[y]@A a1 a2",
 )
 grade_part("p1.serializability", "verdict", analyse, histories=_histories)
 ### END HIDDEN TESTS
@@ -1002,6 +1063,9 @@ _histories = (
     "w1[x]@A w1[y]@B r2[x]@A r2[y]@B c1 c2",
     "w3[z]@B r1[z]@B w1[x]@A r2[x]@A w2[y]@A r3[y]@A c1 c2 c3",
     "w1[x]@A a1 r2[x]@A c2",
+    "r1[y]@B r2[x]@A w2[y]@B w1[y]@B c2 c1",
+    "w1[x]@B r2[x]@B w2[y]@A a1 a2",
+    "w1[x]@A r2[x]@A r3[x]@A a2 a1 c3",
 )
 grade_part("p1.serializability", "anomaly", analyse, histories=_histories)
 ### END HIDDEN TESTS

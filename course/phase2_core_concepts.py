@@ -1357,7 +1357,6 @@ print(demo)
 
 # %%
 from dtcourse.lessons.deadlock import global_graph, is_cycle
-from dtcourse.lessons.histories import PrecedenceGraph
 from dtcourse.pictures.precedence import draw_precedence
 
 sites = {
@@ -1368,18 +1367,18 @@ sites = {
 
 
 def wait_for_graph(edges):
+    """The nodes and edges to draw: the picture draws what it is given."""
     graph = global_graph({"all": edges})
-    pairs = frozenset((a, b) for a, targets in graph.items() for b in targets)
-    return PrecedenceGraph(tuple(sorted(graph)), pairs, ())
+    return sorted(graph), [(a, b) for a, targets in graph.items() for b in targets]
 
 
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
 for ax, (site, edges) in zip(axes, sites.items()):
-    draw_precedence(ax, wait_for_graph(edges), title=f"site {site}")
-draw_precedence(axes[3], wait_for_graph([e for edges in sites.values() for e in edges]),
-                title="global wait-for graph")
-plt.show()
+    draw_precedence(ax, *wait_for_graph(edges), title=f"site {site}")
 cycle = ("T1", "T2", "T3")
+draw_precedence(axes[3], *wait_for_graph([e for edges in sites.values() for e in edges]),
+                cycle=cycle, title="global wait-for graph: cycle T1 → T2 → T3 → T1")
+plt.show()
 for site, edges in sites.items():
     print(f"site {site} sees the cycle: {is_cycle(global_graph({site: edges}), cycle)}")
 print(f"the global graph has it: {is_cycle(global_graph(sites), cycle)}")
