@@ -76,7 +76,8 @@ resource_list("phase2")
 # the next one, and act only through an `out` collector: `out.send`, `out.log(record,
 # force=True)`, `out.set_timer`, `out.vote`, `out.decide`. The same classes run in seeded
 # random runs (one schedule, with faults) and in the model checker (every schedule within a
-# fault budget), which checks the atomic-commit properties AC1 to AC4 on every state.
+# fault budget), which checks the atomic-commit properties AC1 to AC3 on every state, and
+# AC4 on every state reached without any failure (AC4 says nothing about runs with one).
 #
 # A timer names the nodes it waits for: `out.set_timer("votes", waiting_on=("P1", "P2"))`.
 # Under a perfect failure detector (`timing="perfect"`) such a timer fires only once one of
@@ -136,11 +137,14 @@ from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
 # | AC1 | agreement | all processes that reach a decision reach the same one |
 # | AC2 | irreversibility | a process cannot reverse its decision after it has reached one |
 # | AC3 | validity (veto) | the Commit decision can only be reached if all processes voted Yes |
-# | AC4 | non-triviality | if there are no failures and all processes voted Yes, the decision is Commit |
+# | AC4 | non-triviality | if there are no failures and all processes voted Yes, the decision is Commit (a statement about failure-free runs only) |
 # | AC5 | termination | in any execution with only the failures the protocol tolerates, if all failures are repaired and no new ones occur for long enough, all processes eventually decide |
 #
 # AC1 to AC3 are *safety* properties (nothing bad ever happens) and the model checker
-# checks them as invariants. AC4 rules out the useless protocol that always aborts. AC5 is
+# checks them as invariants. AC4 rules out the useless protocol that always aborts, and it
+# only constrains runs in which nothing fails: after a crash, a lost message or a timeout,
+# aborting is always allowed, even if every vote was Yes. The checker therefore tests AC4
+# only in states reached without any failure. AC5 is
 # a *liveness* property, and it is weaker than you might expect: it only promises a decision
 # once failures have been repaired. It does *not* promise that a live process can decide
 # while another is still down. That gap is where blocking lives.
@@ -213,8 +217,9 @@ display(sequence_diagram(commit_system.trace_of(commit_result.examples["some run
 # The simulator runs the same nodes on one schedule, with time: message delays, timeouts,
 # and the faults you ask for. Here the coordinator crashes at time 2.2, about when the
 # votes reach it, and recovers at time 12, while the network loses a tenth of the messages.
-# Change `seed` and run the cell again: the delays and the losses change, AC1 to AC4 hold
-# in every run. Look for the forced writes (filled squares) before each vote and before the
+# Change `seed` and run the cell again: the delays and the losses change, and AC1 to AC3
+# hold in every run (AC4 has nothing to say here: this run has failures, so aborting would
+# be allowed). Look for the forced writes (filled squares) before each vote and before the
 # decision, and for the participants that time out and ask the coordinator again.
 
 # %%
@@ -328,6 +333,12 @@ plt.show()
 # working state (it has not voted, so it can abort and the transaction cannot have
 # committed), the asker can decide. If every participant it can reach is itself uncertain, it
 # learns nothing and must wait.
+#
+# The course's reference 2PC, and the participant you will write, do **not** cooperate: a
+# prepared participant asks only the coordinator. `build("2pc", n, cooperative=True)` adds
+# the cooperative termination protocol: the PREPARE message carries the list of
+# participants, and an uncertain participant also asks its peers. Cooperation shortens
+# blocking, it does not remove it, as the blocking exercise below shows.
 
 # %% [markdown]
 # ### Recovery from the log
@@ -368,6 +379,15 @@ plt.show()
 # protocol in which a live process must wait for a failed one to recover is called
 # **blocking**, and 2PC is blocking.
 #
+# Notice what this argument does *not* use: unreliable timeouts. Give the participants a
+# perfect failure detector, one that tells them for certain that the coordinator has
+# crashed and never suspects a live process, and they are exactly as stuck. Knowing *that*
+# the coordinator failed does not tell them *what* it decided, because the decision lives
+# only in its log. The model checker runs below use such a detector (`timing="perfect"`)
+# and still find the blocked state. Unreliable timeouts matter for the *cure*: the next
+# reading's three-phase commit removes this blocking only if failures are detected
+# reliably.
+#
 # This is not a weakness of this particular protocol. Bernstein, Hadzilacos and Goodman
 # prove that if communication failures or total failures (all processes down at once) are
 # possible, *every* atomic commitment protocol may cause processes to become blocked, and
@@ -407,6 +427,15 @@ if blocking_result.blocking is not None:
 # separate machine and sending directly to each participant (a *flat* tree). Count protocol
 # messages only (not the work of the transaction or the client's request and reply) and
 # forced log writes at all sites.
+#
+# One convention needs stating because the literature differs on it: in this course a
+# participant that votes NO aborts its branch alone and **writes nothing** to its log (it
+# never prepared, so after a crash it has nothing to recover and aborts anyway). In the
+# basic protocol of the R* system, a NO voter forces an abort record before voting, and the
+# coordinator forces its abort record too [Mohan et al. 1986]. The course's coordinators
+# force every decision record, abort included, but the NO voter's record is left out, so
+# an abort counted here has one forced write fewer than in R*'s accounting. Every table of
+# this course, in this phase and the next, uses the same convention.
 #
 # | | per participant | total |
 # |---|---|---|
@@ -741,6 +770,14 @@ grade_part("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed
 #
 # Then say in one sentence, for yourself, why the blocked participant may not decide, and
 # what the other participant may still do.
+#
+# A remark on what you will find. The shortest blocking run has one participant prepared
+# and the other still *working*: a run the cooperative termination protocol above would
+# resolve, since the prepared participant could ask its peer, learn that it has not voted,
+# and abort with it. It blocks here because the reference 2PC does not cooperate. As a
+# follow-up (not graded), build the same system with `cooperative=True` and look at its
+# shortest blocking run: now every participant is prepared before the coordinator
+# crashes, which is the scenario of the reading, and no amount of asking peers helps.
 
 # %% dtcourse={"solution": "p2.blocking"}
 ### BEGIN SOLUTION
@@ -880,9 +917,13 @@ check_part("p2.blocking", "participants", blocking_answer)
 # Phase 1 is 2PC's voting phase. In phase 2 the coordinator tells everyone that everyone
 # voted YES; participants move to the committable state and acknowledge. Only when it has
 # the acknowledgements (or has detected that the missing ones belong to crashed sites) does
-# the coordinator commit and send COMMIT in phase 3. In the failure-free case that is five
-# messages per participant instead of four, and one extra round trip of latency on the
-# commit path [Skeen 1981; Bernstein et al. 1987, ch. 7].
+# the coordinator commit and send COMMIT in phase 3. In the failure-free case 3PC adds one
+# round trip (PRE-COMMIT and its ACK) per participant, and one extra round trip of latency
+# on the commit path [Skeen 1981; Bernstein et al. 1987, ch. 7]. Count messages with one
+# convention on both sides: without acknowledgements of the final decision (as in this
+# course's reference protocols) 3PC sends **5** messages per participant (VOTE-REQ, vote,
+# PRE-COMMIT, ACK, COMMIT) against 2PC's **3**; if both acknowledge the decision, as
+# textbook 2PC does, it is **6** against **4**. "Five instead of four" mixes the two.
 #
 # #### Timeouts
 #
@@ -951,7 +992,8 @@ display(state_diagram(protocol_state_machine("3pc-participant")))
 # Claims like "3PC is non-blocking" are exactly what the model checker is for. Give 2PC
 # and 3PC the same fault budget: two participants that may vote either way, up to two
 # crashes with no recovery (crash-stop), and a perfect failure detector (a timer waiting on
-# a node fires only once that node has crashed). The checker explores every schedule and
+# a node fires only once that node has crashed); together these are the *fail-stop* model
+# of Phase 1. The checker explores every schedule and
 # asks, in every reachable state, whether a live undecided participant can still decide
 # without anyone recovering. Then it runs 3PC once more with ordinary timeouts
 # (`timing="async"`: a timer may fire at any moment, so a slow node looks crashed).
@@ -1044,9 +1086,22 @@ display(sequence_diagram(split_run.trace,
 # coordinator is the only process that knows the decision. In **Paxos Commit**, each
 # participant's vote (prepared or aborted) is decided by its own instance of the Paxos
 # consensus algorithm, run by 2F + 1 **acceptors**; the transaction commits if and only if
-# every instance chose "prepared". The protocol makes progress as long as at least F + 1
-# acceptors are working, with no synchrony assumption needed for safety [Gray & Lamport
-# 2006]. Two facts connect it to what you know:
+# every instance chose "prepared" [Gray & Lamport 2006]. Be precise about what it
+# guarantees, because this is exactly where 3PC went wrong:
+#
+# - **Safety needs no timing assumption.** However messages are delayed, lost or
+#   reordered, whichever acceptors crash and whoever believes whatever about whom, no two
+#   processes decide differently. A partition can stop Paxos Commit; it cannot make it
+#   commit on one side and abort on the other.
+# - **Progress needs more than F + 1 working acceptors.** It also needs a single leader that
+#   stays in charge long enough to finish a ballot, which needs the network to behave
+#   synchronously for long enough (*eventual synchrony*): timeouts may lie for a while, but
+#   not forever. Two would-be leaders that keep pre-empting each other's ballots make no
+#   progress at all. This is not a weakness of Paxos: Fischer, Lynch and Paterson proved
+#   that no deterministic consensus protocol can guarantee termination in an asynchronous
+#   system in which even one process may crash [Fischer et al. 1985].
+#
+# Two more facts connect it to what you know:
 #
 # - **2PC is Paxos Commit with F = 0.** With a single acceptor (the coordinator), the
 #   protocol degenerates into two-phase commit: "The Two-Phase Commit protocol is thus the
@@ -1063,7 +1118,7 @@ display(sequence_diagram(split_run.trace,
 # | 2PC | yes | yes (it waits) | none |
 # | 3PC | no, under crash failures with a perfect failure detector | **no** | one round trip |
 # | E3PC | no, for a connected quorum once failures stop | yes | none beyond 3PC |
-# | Paxos Commit | no, while F + 1 of 2F + 1 acceptors work | yes | more messages, same write delays |
+# | Paxos Commit | no, while F + 1 of 2F + 1 acceptors work and one leader stays in charge long enough | yes | more messages, same write delays |
 #
 # Systems you will meet in Phase 3 follow the Paxos Commit idea in spirit: Spanner runs 2PC
 # among participants that are themselves Paxos-replicated groups, so a "crashed coordinator"
@@ -1182,6 +1237,7 @@ check_part("p2.threepc", "partition", {"rule": terminate, "partition": partition
 # - Kleppmann, M. *Designing Data-Intensive Applications*, O'Reilly, 2017; ch. 9, "Three-phase commit". https://dataintensive.net/
 # - Keidar, I., Dolev, D. "Increasing the Resilience of Atomic Commit, at No Additional Cost", PODS, 1995. https://people.csail.mit.edu/idish/Abstracts/pods95.html
 # - Gray, J., Lamport, L. "Consensus on Transaction Commit", *ACM TODS* 31(1), 2006. https://www.microsoft.com/en-us/research/publication/consensus-on-transaction-commit/ (TLA+ specifications: https://github.com/tlaplus/Examples/tree/master/specifications/transaction_commit)
+# - Fischer, M. J., Lynch, N. A., Paterson, M. S. "Impossibility of Distributed Consensus with One Faulty Process", *JACM* 32(2), 1985. https://doi.org/10.1145/3149.214121 (PDF: https://groups.csail.mit.edu/tds/papers/Lynch/jacm85.pdf)
 # - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
 
 # %% [markdown]
@@ -1261,9 +1317,16 @@ print(demo)
 #   get a "committed"?) and commit or roll back each one by hand.
 # - **Heuristic decisions**: many implementations let a participant decide unilaterally to
 #   end an in-doubt transaction, commit or abort, without the coordinator. The X/Open XA
-#   specification names the resulting outcomes: heuristically committed, heuristically rolled
-#   back, heuristic mixed (some branches committed, some rolled back) and heuristic hazard
-#   (the outcome of some branches is unknown) [X/Open 1991]. Kleppmann's verdict:
+#   specification reports such outcomes **per branch**: when the transaction manager calls
+#   `xa_commit` or `xa_rollback` on a resource manager, the return code says what happened
+#   to *that* branch: `XA_HEURCOM` (it was heuristically committed), `XA_HEURRB`
+#   (heuristically rolled back), `XA_HEURMIX` (the branch's own work was partly committed
+#   and partly rolled back) or `XA_HEURHAZ` (it may have been completed heuristically, and
+#   its outcome is unknown). The resource manager remembers its heuristic decision until
+#   the transaction manager calls `xa_forget` [X/Open 1991]. Whether *atomicity* broke is
+#   for the transaction manager to work out by combining the branches' codes: an
+#   `XA_HEURRB` from one branch while the others committed means the global transaction is
+#   mixed, even though no single branch returned `XA_HEURMIX`. Kleppmann's verdict:
 #   "heuristic" is a euphemism for *probably breaking atomicity*. A heuristic decision is a
 #   conscious violation of AC1, to be used only as an emergency escape.
 #
@@ -1326,12 +1389,25 @@ print(demo)
 # | timeouts | abort any transaction that waits longer than t | simple; aborts some transactions that were merely slow, and real deadlocks last t |
 # | centralized detection | a detector periodically collects every site's local wait-for graph and looks for cycles in the union | simple to reason about; messages and a central point; a graph assembled from snapshots taken at different times can show **phantom deadlocks** (a cycle that never existed at one moment) and abort a transaction needlessly |
 # | distributed detection | sites forward wait-for information, or probes, along the edges; a probe that returns to the transaction that sent it reveals a cycle | no central point; more complex |
-# | prevention | order transactions by a start timestamp and never let a younger one wait for an older one (wound-wait) or the reverse (wait-die) | no cycles can form; some aborts are unnecessary |
+# | prevention | give each transaction a timestamp when it starts (its age) and let waits go in one direction of age only: wait-die or wound-wait, below | no cycles can form; some aborts are unnecessary |
 #
-# Spanner, for instance, uses wound-wait with its read-write transactions' timestamps to
-# avoid deadlocks [Corbett et al. 2012]. Whichever scheme you use, a victim must be aborted
+# The two prevention schemes, due to Rosenkrantz, Stearns and Lewis and presented in
+# Bernstein, Hadzilacos and Goodman's chapter on two-phase locking [Bernstein et al. 1987,
+# ch. 3], differ in who gives way when a transaction requests a lock another one holds:
+#
+# | scheme | older requester, younger holder | younger requester, older holder | who ever waits |
+# |---|---|---|---|
+# | **wait-die** | the older one waits | the younger one *dies* (aborts, restarts later with its original timestamp) | only older for younger |
+# | **wound-wait** | the older one *wounds* the younger holder (aborts it) and takes the lock | the younger one waits | only younger for older |
+#
+# In both, a wait-for edge always points the same way in age, so no cycle can form; and a
+# restarted transaction keeps its original timestamp, so it grows older and eventually
+# wins. Spanner avoids deadlocks among its read-write transactions with wound-wait
+# [Corbett et al. 2012], which orders them by age (when each started), not by the commit
+# timestamps TrueTime assigns at the end. Whichever scheme you use, a victim must be aborted
 # *before* it prepares: once a transaction has voted YES, aborting it is no longer the
-# participant's choice.
+# participant's choice, so a wounded transaction that has already prepared is allowed to
+# finish, and the older one waits for it.
 
 # %% [markdown]
 # ### Hands-on: a deadlock no site can see
@@ -1624,6 +1700,7 @@ grade_part("p2.deadlock", "victim", find_deadlock, seed=53, count=8, size=9)
 # - X/Open Company Ltd. *Distributed Transaction Processing: The XA Specification*, 1991. https://pubs.opengroup.org/onlinepubs/009680699/toc.pdf
 # - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
 # - Kingsbury, K. "Jepsen: CockroachDB beta-20160829", 2017. https://jepsen.io/analyses/cockroachdb-beta-20160829
+# - Bernstein, P. A., Hadzilacos, V., Goodman, N. *Concurrency Control and Recovery in Database Systems*, Addison-Wesley, 1987, ch. 3 "Two Phase Locking" (deadlock prevention). https://www.microsoft.com/en-us/research/people/philbe/book/
 # - Helland, P. "Life beyond Distributed Transactions: an Apostate's Opinion", CIDR, 2007. https://www.cidrdb.org/cidr2007/papers/cidr07p15.pdf
 # - Hohpe, G. "Your Coffee Shop Doesn't Use Two-Phase Commit", *IEEE Software* 22(2), 2005. http://www.martinfowler.com/ieeeSoftware/coffeeShop.pdf
 

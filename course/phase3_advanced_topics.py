@@ -216,7 +216,7 @@ sequence_diagram(crashed.trace, title="The orchestrator crashes after T3's reply
 # - a customer views the order while it is PENDING, or sees stock reserved for an order that
 #   will be rejected (a dirty read, in saga terms);
 # - two sagas read the same stock count and both reserve the last unit (a lost update);
-# - a report reads stock before a saga's step and payments after another's (a fuzzy read).
+# - a report reads stock before a saga's step and payments after it (a read skew).
 #
 # Richardson catalogues **countermeasures** that application designers use [Richardson
 # n.d.]:
@@ -394,7 +394,10 @@ with tempfile.TemporaryDirectory() as folder:
 # majority of a group's replicas to fail at once.
 #
 # Spanner's concurrency control is strict two-phase locking for read-write transactions,
-# with wound-wait to avoid deadlocks, and **TrueTime** for timestamps: `TT.now()` returns an
+# with wound-wait to avoid deadlocks (an older transaction that wants a lock held by a
+# younger one aborts the younger; a younger one waits for an older; age is when a
+# transaction started, not its commit timestamp), and **TrueTime** for timestamps:
+# `TT.now()` returns an
 # interval guaranteed to contain the true time, with an uncertainty the paper reports as
 # typically a few milliseconds. The coordinator picks a commit timestamp s and then performs
 # **commit wait**: it does not make the commit visible until TrueTime guarantees that s is in
@@ -622,7 +625,12 @@ grade_part("p3.saga", "recover", run_saga, **_hidden_recover)
 # ### The baseline: presumed nothing
 #
 # From the two-phase commit resource, the basic protocol (presumed nothing, PN; the R* paper
-# calls it simply 2P) records every outcome explicitly [Mohan et al. 1986]:
+# calls it simply 2P) records every outcome explicitly [Mohan et al. 1986]. One convention,
+# stated in the two-phase commit reading and kept in every table of the course: a
+# participant that votes NO aborts alone and writes nothing. R*'s 2P has the NO voter force
+# an abort record first, which would add one forced write to every PN abort below (2n
+# instead of 2n - 1); under presumed abort that record is not forced, so the PA counts are
+# the same either way.
 #
 # | step | messages | forced writes | lazy writes |
 # |---|---|---|---|
@@ -791,8 +799,10 @@ for variant in ("presumed abort", "presumed commit"):
 # ### Paxos Commit
 #
 # Paxos Commit replaces the coordinator's single log by 2F + 1 acceptors running one Paxos
-# instance per participant's vote; it makes progress whenever F + 1 acceptors are up, and
-# with F = 0 it *is* 2PC [Gray & Lamport 2006]. Its costs, from the paper: the same number of
+# instance per participant's vote; with F = 0 it *is* 2PC [Gray & Lamport 2006]. As the
+# three-phase commit reading stressed, it is safe under any timing, and it makes progress
+# when F + 1 acceptors are up *and* one leader stays in charge long enough, which no
+# asynchronous protocol can guarantee (FLP). Its costs, from the paper: the same number of
 # stable-storage write delays on the commit path as 2PC; one extra message delay in the
 # normal case, because votes travel from participants to acceptors and acceptances from
 # acceptors to the leader; and a faster variant in which acceptors report straight to the
@@ -809,7 +819,11 @@ for variant in ("presumed abort", "presumed commit"):
 # over with a higher ballot when C fails. The model checker explores every schedule with
 # one crash and no recovery, and asks the liveness question of Phase 2: can a live
 # participant be stuck forever? For 2PC it finds the blocking run; for Paxos Commit with
-# F = 0 (one acceptor, on C) the same; with F = 1 there is none.
+# F = 0 (one acceptor, on C) the same; with F = 1 there is none. These runs use a perfect
+# failure detector: A2 takes over only once C has really crashed, so two leaders never
+# compete. That is the "one leader stays in charge long enough" assumption made exact, the
+# one that FLP says no asynchronous protocol can do without for progress; safety does not
+# depend on it.
 
 # %%
 from dtcourse.engine.checker import check
@@ -879,9 +893,23 @@ sequence_diagram(standby.trace, title="Paxos Commit: the leader crashes, A2 take
 # transactions in exactly that order with a deterministic locking scheme, so there are no
 # deadlocks, and a crashed node is replaced by a replica that replays the same input to the
 # same result. With no nondeterministic aborts left, partitions need no commit vote: the
-# agreed order *is* the decision. The price: transactions must declare their read and write
-# sets in advance (Calvin runs a reconnaissance query for those that cannot), they are not
-# interactive, and every transaction waits for its epoch's batch to be sequenced.
+# agreed order *is* the decision.
+#
+# That leaves the deterministic aborts, and they still have to reach every partition: if
+# Alice's balance at partition A is too low, partition B must not credit Bob. Calvin does
+# it without a vote. Each partition that holds data a transaction reads performs its local
+# reads and sends the results to every partition that holds data the transaction writes
+# (the *active participants*). Every active participant then has the full set of values
+# the transaction read, runs the same deterministic transaction code over them, and so
+# reaches the same verdict, commit or abort, on its own. The check of Alice's balance runs
+# at B as well as at A, on the value A sent. The cost is that one-way exchange of read
+# results, on the critical path of every multi-partition transaction; what is saved is the
+# round of votes and, above all, the waiting: no participant is ever uncertain about an
+# outcome another one could decide differently.
+#
+# The price: transactions must declare their read and write sets in advance (Calvin runs a
+# reconnaissance query for those that cannot), they are not interactive, and every
+# transaction waits for its epoch's batch to be sequenced.
 
 # %% [markdown]
 # ### One-shot transactions at scale (DynamoDB)
@@ -923,7 +951,7 @@ sequence_diagram(standby.trace, title="Paxos Commit: the leader crashes, A2 take
 # |---|---|---|---|---|
 # | 2PC, presumed abort | atomic, serializable with strict 2PL | no: may block | 2d + 2f | 12 messages, 7 forced writes |
 # | 2PC, presumed commit | same | no | 2d + 3f (collecting record first) | 9 messages, 5 forced writes |
-# | Paxos Commit (F = 1) | same, survives coordinator failure | decides wherever a majority of acceptors is reachable | about one message delay more | more messages |
+# | Paxos Commit (F = 1) | same, survives coordinator failure | decides wherever a majority of acceptors is reachable and a leader is stable | about one message delay more | more messages |
 # | consensus-replicated shards + parallel commits | serializable | majority side only | one consensus round | consensus writes |
 # | Spanner-style commit wait | strict serializable | majority side only | consensus + clock uncertainty | as left, plus waiting |
 # | saga + outbox | eventual, no isolation | yes, each service alone | one local commit per step | 1 forced write per step, messages at least once |
