@@ -46,13 +46,13 @@ setup("0.2.0", progress_store)
 # follows your progress.
 #
 # <!-- resources:phase1 -->
-# **Phase 1: Foundations**: 2 readings, 65 minutes, 20 points of exercises.
+# **Phase 1: Foundations**: 2 readings, 20 points of exercises; reading 65 minutes + exercises about 75 minutes.
 #
-# 1. **Distributed Transaction Basics** (Article, 30 minutes). Focus: Understanding what distributed transactions are and why they're needed.
-#    - Exercise `p1.transfer`: Catch the broken money transfer (10 points)
+# 1. **Distributed Transaction Basics** (Article, reading 30 minutes + exercises about 30 minutes). Focus: Understanding what distributed transactions are and why they're needed.
+#    - Exercise `p1.transfer`: Catch the broken money transfer (10 points, about 30 minutes)
 #    - Next step: Move to resource 2
-# 2. **ACID in Distributed Systems** (Article, 35 minutes). Focus: How ACID properties apply to distributed transactions.
-#    - Exercise `p1.serializability`: Serializability across sites (10 points)
+# 2. **ACID in Distributed Systems** (Article, reading 35 minutes + exercises about 45 minutes). Focus: How ACID properties apply to distributed transactions.
+#    - Exercise `p1.serializability`: Serializability across sites (10 points, about 45 minutes)
 #    - Next step: Move to Phase 2
 # <!-- /resources -->
 
@@ -65,7 +65,7 @@ resource_list("phase1")
 # <!-- resource:p1.basics -->
 # ## 1. Distributed Transaction Basics
 #
-# *Article · 30 minutes · Focus: Understanding what distributed transactions are and why they're needed*
+# *Article · reading 30 minutes + exercises about 30 minutes · Focus: Understanding what distributed transactions are and why they're needed*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -546,7 +546,7 @@ grade_part("p1.transfer", "faults", audit, runs=_runs)
 # <!-- resource:p1.acid -->
 # ## 2. ACID in Distributed Systems
 #
-# *Article · 35 minutes · Focus: How ACID properties apply to distributed transactions*
+# *Article · reading 35 minutes + exercises about 45 minutes · Focus: How ACID properties apply to distributed transactions*
 # <!-- /resource -->
 
 # %% [markdown]

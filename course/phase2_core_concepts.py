@@ -50,17 +50,17 @@ setup("0.2.0", progress_store)
 # follows your progress.
 #
 # <!-- resources:phase2 -->
-# **Phase 2: Core Concepts**: 3 readings, 105 minutes, 60 points of exercises.
+# **Phase 2: Core Concepts**: 3 readings, 60 points of exercises; reading 105 minutes + exercises about 160 minutes.
 #
-# 1. **Two-Phase Commit** (Article, 40 minutes). Focus: Understanding the two-phase commit protocol.
-#    - Exercise `p2.twopc.participant`: 2PC participant (10 points)
-#    - Exercise `p2.twopc.coordinator`: 2PC coordinator (15 points)
-#    - Exercise `p2.blocking`: Find the blocking scenario (5 points)
-# 2. **Three-Phase Commit** (Article, 35 minutes). Focus: Understanding the three-phase commit protocol.
-#    - Exercise `p2.threepc`: 3PC with termination (15 points)
-# 3. **Distributed Transaction Challenges** (Article, 30 minutes). Focus: Common challenges in distributed transactions.
-#    - Exercise `p2.recovery`: Coordinator recovery on a real database (10 points)
-#    - Exercise `p2.deadlock`: Challenge: distributed deadlock detection (5 points)
+# 1. **Two-Phase Commit** (Article, reading 40 minutes + exercises about 70 minutes). Focus: Understanding the two-phase commit protocol.
+#    - Exercise `p2.twopc.participant`: 2PC participant (10 points, about 25 minutes)
+#    - Exercise `p2.twopc.coordinator`: 2PC coordinator (15 points, about 30 minutes)
+#    - Exercise `p2.blocking`: Find the blocking scenario (5 points, about 15 minutes)
+# 2. **Three-Phase Commit** (Article, reading 35 minutes + exercises about 40 minutes). Focus: Understanding the three-phase commit protocol.
+#    - Exercise `p2.threepc`: 3PC with termination (15 points, about 40 minutes)
+# 3. **Distributed Transaction Challenges** (Article, reading 30 minutes + exercises about 50 minutes). Focus: Common challenges in distributed transactions.
+#    - Exercise `p2.recovery`: Coordinator recovery on a real database (10 points, about 30 minutes)
+#    - Exercise `p2.deadlock`: Challenge: distributed deadlock detection (5 points, about 20 minutes)
 # <!-- /resources -->
 
 # %%
@@ -110,7 +110,7 @@ from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
 # <!-- resource:p2.twopc -->
 # ## 1. Two-Phase Commit
 #
-# *Article · 40 minutes · Focus: Understanding the two-phase commit protocol*
+# *Article · reading 40 minutes + exercises about 70 minutes · Focus: Understanding the two-phase commit protocol*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -838,7 +838,7 @@ check_part("p2.blocking", "participants", blocking_answer)
 # <!-- resource:p2.threephase -->
 # ## 2. Three-Phase Commit
 #
-# *Article · 35 minutes · Focus: Understanding the three-phase commit protocol*
+# *Article · reading 35 minutes + exercises about 40 minutes · Focus: Understanding the three-phase commit protocol*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -1244,7 +1244,7 @@ check_part("p2.threepc", "partition", {"rule": terminate, "partition": partition
 # <!-- resource:p2.challenges -->
 # ## 3. Distributed Transaction Challenges
 #
-# *Article · 30 minutes · Focus: Common challenges in distributed transactions*
+# *Article · reading 30 minutes + exercises about 50 minutes · Focus: Common challenges in distributed transactions*
 # <!-- /resource -->
 
 # %% [markdown]

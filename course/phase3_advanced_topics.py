@@ -51,13 +51,13 @@ setup("0.2.0", progress_store)
 # follows your progress.
 #
 # <!-- resources:phase3 -->
-# **Phase 3: Advanced Topics**: 2 readings, 75 minutes, 25 points of exercises.
+# **Phase 3: Advanced Topics**: 2 readings, 25 points of exercises; reading 75 minutes + exercises about 100 minutes.
 #
-# 1. **Distributed Transaction Patterns** (Article, 40 minutes). Focus: Common patterns for implementing distributed transactions.
-#    - Exercise `p3.saga`: Saga with compensations (10 points)
-# 2. **Distributed Transaction Optimization** (Article, 35 minutes). Focus: Optimizing distributed transaction performance.
-#    - Exercise `p3.presumed_abort`: Presumed abort (10 points)
-#    - Exercise `p3.cheapest_commit`: Pick the cheapest commit (5 points)
+# 1. **Distributed Transaction Patterns** (Article, reading 40 minutes + exercises about 45 minutes). Focus: Common patterns for implementing distributed transactions.
+#    - Exercise `p3.saga`: Saga with compensations (10 points, about 45 minutes)
+# 2. **Distributed Transaction Optimization** (Article, reading 35 minutes + exercises about 55 minutes). Focus: Optimizing distributed transaction performance.
+#    - Exercise `p3.presumed_abort`: Presumed abort (10 points, about 35 minutes)
+#    - Exercise `p3.cheapest_commit`: Pick the cheapest commit (5 points, about 20 minutes)
 # <!-- /resources -->
 
 # %%
@@ -69,7 +69,7 @@ resource_list("phase3")
 # <!-- resource:p3.patterns -->
 # ## 1. Distributed Transaction Patterns
 #
-# *Article · 40 minutes · Focus: Common patterns for implementing distributed transactions*
+# *Article · reading 40 minutes + exercises about 45 minutes · Focus: Common patterns for implementing distributed transactions*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -586,7 +586,7 @@ grade_part("p3.saga", "recover", run_saga, **_hidden_recover)
 # <!-- resource:p3.optimization -->
 # ## 2. Distributed Transaction Optimization
 #
-# *Article · 35 minutes · Focus: Optimizing distributed transaction performance*
+# *Article · reading 35 minutes + exercises about 55 minutes · Focus: Optimizing distributed transaction performance*
 # <!-- /resource -->
 
 # %% [markdown]
