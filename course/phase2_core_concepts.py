@@ -1082,7 +1082,147 @@ display(sequence_diagram(split_run.trace,
 # **E3PC** (Enhanced 3PC), which lets any connected quorum eventually decide once failures
 # stop, with the same cost as 3PC when there are no failures [Keidar & Dolev 1995].
 #
-# **Paxos Commit.** Gray and Lamport took the blocking problem at its root: the single
+# The second answer, Paxos Commit, goes further: it stops asking "has the coordinator
+# crashed?" at all, and builds atomic commit on **consensus**. Consensus deserves a short
+# primer of its own first, because its one famous theorem explains what any non-blocking
+# commit protocol can and cannot promise.
+
+# %% [markdown]
+# ### A consensus primer
+#
+# **The problem.** A set of processes must agree on one value. Each process *proposes* a
+# value, and the protocol must ensure:
+#
+# | property | in words |
+# |---|---|
+# | agreement | no two processes decide differently |
+# | validity | the decided value was proposed by some process |
+# | integrity | a process decides at most once |
+# | termination | every process that does not crash eventually decides |
+#
+# The first three are safety properties, the last is liveness: the same split as AC1 to
+# AC3 against AC5. Replicated logs (a leader and its followers agreeing on the next entry),
+# leader election, and the decision of Paxos Commit and Spanner's replicated participants
+# are all consensus in disguise.
+#
+# **The impossibility.** Fischer, Lynch and Paterson proved in 1985 that in an
+# asynchronous system no deterministic protocol solves consensus if even one process may
+# crash [Fischer et al. 1985]. For every such protocol there is a schedule, one particular
+# order and timing of deliveries, that keeps it undecided forever. The proof rests on the
+# fact from Phase 1: a process that waits for a slow one cannot tell it from a crashed one,
+# so any rule that eventually stops waiting can be caught at the wrong moment. FLP does not
+# say "consensus is impossible"; it says that during bad periods a protocol must give up
+# either safety or termination. The practical algorithms (Paxos, Raft) give up termination
+# while the network misbehaves and never give up safety.
+#
+# **How Paxos stays safe.** There are 2F + 1 *acceptors*. A value is *chosen* once a
+# majority of them (F + 1) has accepted it in the same *ballot*. Two majorities of the same
+# set always share at least one acceptor, and everything rests on that overlap. A process
+# that wants to lead picks a ballot number higher than any it has seen and runs two phases:
+#
+# 1. it asks the acceptors to promise to ignore lower ballots from now on, and to report
+#    the value they last accepted, with its ballot; it waits for a majority of answers;
+# 2. it proposes a value: the reported value with the highest ballot if there is one, else
+#    a value of its own; the value is chosen when a majority accepts it.
+#
+# If a value was chosen earlier, the new leader's majority overlaps the one that chose it,
+# so phase 1 reports it and phase 2 proposes it again: a chosen value is never replaced.
+# None of this mentions time. Timeouts only decide when a process *tries* to become
+# leader, so a timeout that lies costs at most a wasted ballot. Two would-be leaders that
+# keep pre-empting each other (each phase 1 with a higher ballot cancels the other's phase
+# 2) stay safe and make no progress: that is the FLP schedule, in practice. Real systems
+# break the tie with randomised timeouts, so that once the network is calm for long enough
+# one leader finishes: the *eventual synchrony* that progress needs.
+
+# %% [markdown]
+# #### Hands-on: timeouts that lie, 3PC against consensus
+#
+# The difference between the two cures for blocking, measured. Both protocols run the same
+# workload many times, **with no crash at all**: three participants that all vote yes,
+# message delays drawn from a long-tailed distribution (0.2 time units plus an exponential
+# part with mean 1), and timeouts that fire after a fixed time whether or not the other side
+# is alive (`timing="async"`), so a slow message looks like a crash. For each timeout the
+# cell counts the runs that break safety (AC1 or AC2) and the runs that commit.
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from dtcourse.commit.protocols import build
+from dtcourse.commit.protocols.catalog import build as build_variant
+from dtcourse.engine.sim import Latency, chaos
+
+lying_runs = 60 if ci else chaos_runs
+rows = []
+for timeout in (1.0, 1.5, 2.5, 4.0):
+    for label, make in (
+        ("3PC", lambda: build("3pc", 3, votes="yes", timing="async")),
+        ("Paxos Commit, F = 1",
+         lambda: build_variant("paxos commit", 3, "yes", f=1, timing="async")),
+    ):
+        report = chaos(make, runs=lying_runs, seed=seed, loss=0.0, timeout=timeout,
+                       latency=Latency("exponential", 0.2, 1.0))
+        rows.append({"protocol": label, "timeout": timeout,
+                     "unsafe runs": len(report.failing_seeds),
+                     "runs that commit": report.outcomes.get("commit", 0)})
+lying = pd.DataFrame(rows)
+figure, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+for ax, column in zip(axes, ("unsafe runs", "runs that commit")):
+    lying.pivot(index="timeout", columns="protocol", values=column).plot.bar(ax=ax, rot=0)
+    ax.set_title(f"{column} (of {lying_runs})", loc="left", fontsize=10)
+    ax.set_xlabel("timeout (the mean message delay is 1.2)")
+figure.suptitle("No crash at all: only slow messages and timeouts that fire too early",
+                fontsize=11)
+figure.tight_layout()
+plt.show()
+lying.pivot(index="timeout", columns="protocol")
+
+# %% [markdown]
+# Read the two panels together. On the left, 3PC breaks atomicity in a share of the runs
+# although nothing crashed: a participant whose coordinator merely looked dead ran the
+# termination protocol and decided differently from the others. Paxos Commit never does,
+# at any timeout: its safety does not depend on timing. On the right is what lying
+# timeouts cost Paxos Commit instead: with a short timeout, most runs *abort*, because a
+# participant or leader that gives up on a slow process proposes "aborted" for it. That is
+# allowed (a timeout counts as a failure, and AC4 only speaks of failure-free runs), and it
+# is the price of deciding without knowing: the shorter the timeout, the fewer
+# transactions commit. With a generous timeout nearly all commit, and a run that stays
+# undecided forever would need the adversarial schedule of FLP, which random delays almost
+# never produce.
+
+# %% [markdown]
+# ### Atomic commitment and consensus
+#
+# Atomic commitment looks like consensus on a single bit, commit or abort, but the two
+# problems differ in their validity rule, and the difference matters.
+#
+# - In consensus, any proposed value may win. In atomic commitment, commit may win only if
+#   **every** participant voted yes (AC3), and must win if everyone voted yes and nothing
+#   failed (AC4). The outcome depends on the input of every single participant, not of a
+#   majority.
+# - So a protocol that is to decide without blocking must, in every run, either hear each
+#   participant's vote or be sure that the silent participant has crashed. Telling "crashed"
+#   from "slow" reliably is exactly a perfect failure detector, and this is how Kleppmann
+#   sums up the theory: non-blocking atomic commit requires a perfect failure detector
+#   [Kleppmann 2017, ch. 9; Guerraoui 1995]. Consensus needs much less: a majority and
+#   eventual synchrony, as the primer showed.
+#
+# The way out is to weaken non-triviality slightly: allow abort not only after a real
+# failure but also after a *suspected* one. With that one change, atomic commitment
+# reduces to consensus. Each participant sends its vote to everyone; a process proposes
+# *commit* to a consensus instance if it has seen a yes from everyone, and *abort* if it saw
+# a no or gave up waiting; the consensus decision is the outcome. Agreement and
+# irreversibility come from consensus, AC3 from the rule that only a process that saw every
+# yes proposes commit, and non-blocking from consensus's own progress. Paxos Commit is a
+# cheaper arrangement of the same idea: one consensus instance per participant, whose
+# value is that participant's vote (or "aborted" if a leader gave up on it), and commit iff
+# every instance chose "prepared". The run above showed both halves of the bargain: never
+# unsafe, and aborting when timeouts lie.
+
+# %% [markdown]
+# ### Paxos Commit
+#
+# Gray and Lamport took the blocking problem at its root: the single
 # coordinator is the only process that knows the decision. In **Paxos Commit**, each
 # participant's vote (prepared or aborted) is decided by its own instance of the Paxos
 # consensus algorithm, run by 2F + 1 **acceptors**; the transaction commits if and only if
@@ -1238,6 +1378,7 @@ check_part("p2.threepc", "partition", {"rule": terminate, "partition": partition
 # - Keidar, I., Dolev, D. "Increasing the Resilience of Atomic Commit, at No Additional Cost", PODS, 1995. https://people.csail.mit.edu/idish/Abstracts/pods95.html
 # - Gray, J., Lamport, L. "Consensus on Transaction Commit", *ACM TODS* 31(1), 2006. https://www.microsoft.com/en-us/research/publication/consensus-on-transaction-commit/ (TLA+ specifications: https://github.com/tlaplus/Examples/tree/master/specifications/transaction_commit)
 # - Fischer, M. J., Lynch, N. A., Paterson, M. S. "Impossibility of Distributed Consensus with One Faulty Process", *JACM* 32(2), 1985. https://doi.org/10.1145/3149.214121 (PDF: https://groups.csail.mit.edu/tds/papers/Lynch/jacm85.pdf)
+# - Guerraoui, R. "Revisiting the Relationship Between Non-Blocking Atomic Commitment and Consensus", WDAG, 1995. https://doi.org/10.1007/BFb0022140
 # - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
 
 # %% [markdown]
