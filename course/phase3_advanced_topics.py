@@ -15,8 +15,9 @@
 #
 # The last phase of the course leaves the textbook protocol behind and looks at what real
 # systems do with it. The first reading surveys the **patterns** that live with partial
-# failure (sagas and the transactional outbox) and the ones that engineer atomic commitment
-# into a database (Percolator, Spanner). The second counts what two-phase commit **costs**,
+# failure (sagas, try-confirm/cancel, the transactional outbox, transactions on a log) and
+# the ones that engineer atomic commitment into a database (snapshot isolation across
+# sites, Percolator, Spanner). The second counts what two-phase commit **costs**,
 # message by message and forced write by forced write, and derives why presumed abort,
 # presumed commit and the read-only vote win. Along the way you will run sagas over
 # simulated services, crash their orchestrator, watch two sagas trip over each other's
@@ -78,9 +79,13 @@ resource_list("phase3")
 # availability of every participant. This resource surveys the patterns that real systems use
 # to live with that tension. Two of them give up atomic commitment and manage partial failure
 # in the application: **sagas** and the **transactional outbox** (with idempotent consumers).
-# Two keep atomic commitment but engineer around its weaknesses inside a database:
-# **Percolator**, which lets clients coordinate 2PC through a primary lock, and **Spanner**,
-# which runs 2PC over replicated groups with synchronized clocks. We finish with a guide to
+# Two move atomic commitment into the application or the messaging layer:
+# **try-confirm/cancel**, two-phase commit over business reservations, and **transactions
+# on a log**, which give a stream processor exactly-once output. Two keep atomic
+# commitment inside a database and engineer around its weaknesses: **Percolator**, which
+# lets clients coordinate 2PC through a primary lock, and **Spanner**, which runs 2PC over
+# replicated groups with synchronized clocks; before them, a run shows why both need a
+# single notion of time for **snapshot isolation across sites**. We finish with a guide to
 # choosing.
 
 # %% [markdown]
@@ -274,6 +279,105 @@ print("interleaved ->", dict(lost_sale.outcomes))
 assert dict(lost_sale.outcomes) not in serial.values()
 
 # %% [markdown]
+# ### Try-Confirm/Cancel: two-phase commit inside the application
+#
+# A saga commits each step for real and undoes it later, and in between the world sees
+# the effect: the card is charged, then refunded. **Try-Confirm/Cancel** (TCC) keeps the
+# two-phase shape of atomic commitment and moves it into the application. Every service
+# that takes part offers three operations on a transaction:
+#
+# - **Try** checks the business rules and *reserves* what the transaction needs, in an
+#   ordinary local transaction: two widgets set aside, 30 held on the card. Others see a
+#   reservation, not a sale or a charge.
+# - **Confirm** turns the reservation into the real effect. It must not fail for a
+#   business reason: every check happened in Try.
+# - **Cancel** releases the reservation.
+#
+# A coordinator sends Try to every service (in parallel), forces its decision to its log,
+# then sends Confirm to all or Cancel to all, and repeats itself until every service has
+# acknowledged; Confirm and Cancel must therefore be idempotent. Helland describes the
+# same move in business terms: a tentative operation, followed later by a confirmation
+# or a cancellation [Helland 2007]. A hotel that holds a room until a deadline, or a card
+# payment that is first authorised and later captured or released, works this way.
+#
+# Set it next to Phase 2's two-phase commit and the correspondence is exact: Try is
+# PREPARE and the vote, the coordinator's forced decision record is the commit point,
+# Confirm and Cancel are the second phase. Three things differ, and they are the point of
+# the pattern.
+#
+# 1. **No database lock is held between the phases.** A reservation is committed data, so
+#    the services keep serving other transactions, which see "2 reserved" rather than
+#    waiting on a lock. It is the saga countermeasure called a *semantic lock*, built into
+#    every step.
+# 2. **Nothing visible has to be undone.** If the card is declined, the stock reservation
+#    is released and the customer never sees a charge and a refund. A saga compensates
+#    effects the world has seen; TCC cancels effects that were only promised.
+# 3. **A service cannot wait forever.** In doubt, a 2PC participant must wait for the
+#    coordinator, holding its locks. A TCC service gives each reservation an **expiry**
+#    and cancels it on its own when it runs out. That is a heuristic decision designed into
+#    the protocol, and it has the consequence heuristic decisions always have (Phase 2's
+#    challenges reading): if the coordinator decided Confirm and returns after the
+#    expiry, some reservations are gone and the outcome is mixed.
+#
+# The cost is design work: every service needs three operations and a reservation state
+# in its data, every business check must move into Try, and a transaction takes two round
+# trips however short it is.
+
+# %% [markdown]
+# #### TCC, run through its classic failure cases
+#
+# The course package runs one order through TCC over the three services of the saga
+# example (5 widgets in stock, 100 on the card; the order takes 2 widgets for 30), in
+# simulated time with one time unit per message, under five scenarios. The table shows
+# the outcome, each service's final record of the transaction, and what the stores hold
+# afterwards.
+
+# %%
+import pandas as pd
+
+from dtcourse.lessons.tcc import SCENARIOS, scenario
+
+rows = []
+for name in SCENARIOS:
+    tcc = scenario(name)
+    stock = tcc.stores["inventory"]
+    rows.append({"scenario": name, "outcome": tcc.outcome,
+                 "orders / inventory / payments": " / ".join(tcc.records.values()),
+                 "stock free/held/sold": f"{stock['available']}/{stock['reserved']}/{stock['sold']}",
+                 "card": tcc.stores["payments"]["balance"]})
+pd.DataFrame(rows).set_index("scenario")
+
+# %% [markdown]
+# Two of these deserve a picture. First, a Try that is overtaken by its own Cancel: the
+# Try to the inventory is delayed, the coordinator gives up waiting and cancels, the
+# Cancel arrives first, and the late Try must then be refused, or it would reserve two
+# widgets that nobody will ever release. So a service must accept a Cancel for a Try it
+# has never seen (an *empty cancel*), remember it, and refuse a Try that arrives after it
+# (a *hanging Try*).
+
+# %%
+from dtcourse.pictures.viz import sequence_diagram
+
+overtaken = scenario("Try overtaken by its Cancel")
+print("\n".join(overtaken.log))
+sequence_diagram(overtaken.trace, title="TCC: the Cancel overtakes a delayed Try")
+
+# %% [markdown]
+# Second, the expiry. The coordinator decides Confirm, manages to tell the orders service,
+# and crashes; it comes back at time 20, but the other reservations expired at time 11.
+# The order is approved, the stock is back on the shelf and the card was never charged.
+# Nothing in the protocol was broken: each service followed its rules, and the expiry did
+# exactly what it was designed to do. The only remedies are operational: an expiry far
+# longer than any coordinator outage (`run_tcc(Faults(crash_after_decision=True,
+# expiry=30.0))` confirms everywhere), a coordinator that is replicated, or a human who
+# reconciles the rare mixed outcome.
+
+# %%
+late = scenario("coordinator back after the expiry")
+print(late.story())
+sequence_diagram(late.trace, title="TCC: the coordinator returns after the reservations expired")
+
+# %% [markdown]
 # ### The transactional outbox
 
 # %% [markdown]
@@ -354,6 +458,79 @@ with tempfile.TemporaryDirectory() as folder:
         again = sum(r.redelivered for r in runs)
         print(f"{label:>8}: {points} crash points; lost {lost}, shipped twice {doubled}, "
               f"published twice {again}")
+
+# %% [markdown]
+# ### Transactions on a log: exactly-once read-process-write
+#
+# The outbox gets a database change into a message broker. Inside a stream-processing
+# pipeline the same problem appears one step later. A processor consumes a record from
+# an input log, computes something, writes a record to an output log, and records how
+# far it has read (its *committed offset*) so that it can resume after a crash. That is
+# two writes to two places again: write the output first and a crash before the offset is
+# committed makes the restarted processor redo the record, so the output appears twice;
+# commit the offset first and a crash loses the output. The outbox's answer was to make
+# the consumer deduplicate. The other answer is to make the output records and the offset
+# commit one atomic unit, an atomic commit kept inside the stream-processing system,
+# where every participant runs the same software (the approach Kleppmann discusses as
+# "atomic commit revisited" [Kleppmann 2017, ch. 11]). Apache Kafka's *transactions* do it
+# with a protocol that you now know well:
+#
+# - A processor registers under a fixed **transactional id**. Registering bumps the id's
+#   **epoch**, and any write or commit that carries an older epoch is refused. An old
+#   instance that was merely paused, not dead (a *zombie*, woken from a long garbage
+#   collection, say), is thereby **fenced** and cannot commit over its successor.
+# - A **transaction coordinator** keeps the state of each transactional id in its own
+#   replicated log. The processor's output records are appended to their logs right away,
+#   tagged with the transaction; the offset commit is added to the same transaction.
+# - To commit, the coordinator first logs *prepare commit*: that record is the **commit
+#   point**, exactly like the 2PC coordinator's forced decision. It then appends a
+#   **commit marker** to every log the transaction wrote (the second phase), and finally
+#   logs *complete*. If the processor dies before the commit point, its successor's
+#   registration aborts the open transaction with abort markers (so does the coordinator
+#   on its own after a timeout); if it dies after, the coordinator rolls the commit
+#   forward.
+# - Readers choose what they see. A `read_uncommitted` reader sees every record appended,
+#   including those of transactions that later aborted. A `read_committed` reader sees
+#   only committed transactions, and stops at the first record of a transaction that is
+#   still open, since it may yet commit or abort. This is Percolator's reader meeting a
+#   lock, and the snapshot reader of the previous section waiting for a commit in flight.
+#
+# The participants never vote: a log accepts any append, so the only way to fail is to
+# crash, and the protocol needs no prepare round trip to the logs, just as Calvin (next
+# reading) needs none once it has removed nondeterministic aborts. The guarantee has a
+# boundary, and it is the boundary of the log. "Exactly once" holds for a pipeline that
+# reads from the log and writes to the log. An effect outside it (an e-mail, a row in
+# another database) still needs the outbox and an idempotent consumer.
+#
+# The course package simulates the pattern in memory: an input log of four payments, a
+# processor that writes one ledger record per payment, and crash points between every
+# two steps of the processor and the coordinator. The cell crashes one run at each point
+# in turn, restarting the processor from the logs, and counts what each kind of reader
+# sees twice; then it wakes a zombie.
+
+# %%
+from dtcourse.lessons.log_transactions import MODES, crash_points, pipeline, zombie_demo
+
+for mode in MODES:
+    points = crash_points(mode)
+    runs = [pipeline(mode, [k]) for k in range(1, points + 1)]
+    twice = sum(bool(run.duplicates()) for run in runs)
+    twice_dirty = sum(bool(run.duplicates("read_uncommitted")) for run in runs)
+    lost = sum(bool(run.lost) for run in runs)
+    print(f"{mode:>14}: {points} crash points; read_committed sees a payment twice in "
+          f"{twice} runs, read_uncommitted in {twice_dirty}; lost in {lost}")
+zombie = zombie_demo()
+print("\n".join(zombie.events[-3:]))
+print("read_committed:", zombie.committed_view, "| read_uncommitted:", zombie.uncommitted_view)
+
+# %% [markdown]
+# Without transactions, every crash that falls between an output write and the next offset
+# commit produces a duplicate. With them, a `read_committed` reader sees each payment
+# exactly once whatever the crash point, while a `read_uncommitted` reader still sees the
+# aborted attempts, which is why the reader's setting is part of the guarantee. The zombie
+# wrote its output for p1 before stalling; its successor aborted that transaction when it
+# registered, and the zombie's late commit was refused. The package's tests repeat the
+# sweep with two crashes at any two points and with other batch sizes.
 
 # %% [markdown]
 # ### Snapshot isolation across sites needs one clock
@@ -501,7 +678,9 @@ precedence_figure(one_clock.history, by_site=True)
 # | a partitioned database you run (Spanner, CockroachDB, TiDB) | its built-in distributed transactions | ACID across shards | commit latency; contention sensitivity |
 # | a few heterogeneous resources that must agree, low volume | XA / 2PC with a recoverable coordinator | atomicity | in-doubt locks; operational care (previous resource) |
 # | services that each own their data; long-running business processes | saga (orchestrated or choreographed) | eventual all-or-compensated | no isolation: countermeasures; compensation logic |
+# | services that can reserve before they commit (stock, seats, card holds) | try-confirm/cancel | all or nothing, with nothing visible to undo | three operations per service; reservations expire (a built-in heuristic) |
 # | a database change that must trigger a message | transactional outbox + idempotent consumers | no lost or phantom events | at-least-once delivery; a relay to run |
+# | a pipeline that reads a log and writes a log | transactions on the log (Kafka) | exactly once for `read_committed` readers | a coordinator round per batch; effects outside the log still need the outbox |
 # | high-throughput counters, carts, likes | commutative, conflict-free updates | availability | weaker guarantees, designed per use case |
 #
 # A useful way to decide: ask what a *human* would do if the operation half-happened. If the
@@ -667,6 +846,8 @@ grade_part("p3.saga", "recover", run_saga, **_hidden_recover)
 # - TiKV authors. "Percolator", TiKV deep dive, n.d. https://tikv.org/deep-dive/distributed-transaction/percolator/
 # - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
 # - Kingsbury, K. "Jepsen: CockroachDB beta-20160829", 2017. https://jepsen.io/analyses/cockroachdb-beta-20160829
+# - Kleppmann, M. *Designing Data-Intensive Applications*, O'Reilly, 2017; ch. 11 "Stream Processing" (fault tolerance and exactly-once processing). https://dataintensive.net/
+# - Helland, P. "Life beyond Distributed Transactions: an Apostate's Opinion", CIDR, 2007. https://www.cidrdb.org/cidr2007/papers/cidr07p15.pdf
 
 # %% [markdown]
 # <!-- resource:p3.optimization -->
