@@ -1191,7 +1191,7 @@ lying.pivot(index="timeout", columns="protocol")
 # never produce.
 
 # %% [markdown]
-# ### Atomic commitment and consensus
+# #### Atomic commitment and consensus
 #
 # Atomic commitment looks like consensus on a single bit, commit or abort, but the two
 # problems differ in their validity rule, and the difference matters.
