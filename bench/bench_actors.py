@@ -9,9 +9,14 @@ from __future__ import annotations
 import sys
 import time
 
+from dtcourse_instructor.reference.p2_threepc import terminate
+
 from dtcourse.commit.protocols import build
 from dtcourse.engine.checker import check
 from dtcourse.engine.sim import Fault, chaos
+
+# 3PC runs with the instructor's termination rule (TR1-TR4): the student package has none.
+TR = {"rule": terminate}
 
 CHECKS = [
     (
@@ -28,9 +33,9 @@ CHECKS = [
     ),
     ("2pc cooperative, 2 participants, 1 crash", "2pc", 2, {"crashes": 1, "cooperative": True}),
     ("2pc, 4 participants, no faults, symmetry", "2pc", 4, {"symmetry": True}),
-    ("3pc, 3 participants, 1 crash (perfect detector)", "3pc", 3, {"crashes": 1}),
-    ("3pc, 3 participants, 2 crashes (perfect detector)", "3pc", 3, {"crashes": 2}),
-    ("3pc, 2 participants, 1 partition", "3pc", 2, {"partitions": 1}),
+    ("3pc, 3 participants, 1 crash (perfect detector)", "3pc", 3, {"crashes": 1, **TR}),
+    ("3pc, 3 participants, 2 crashes (perfect detector)", "3pc", 3, {"crashes": 2, **TR}),
+    ("3pc, 2 participants, 1 partition", "3pc", 2, {"partitions": 1, **TR}),
 ]
 
 
@@ -49,10 +54,10 @@ def main() -> int:
     print("seeded chaos (1,000 runs each)")
     for label, system, options in [
         ("2pc, 3 participants, 10% loss, 30% crash + recovery", build("2pc", 3), {}),
-        ("3pc, 3 participants, 10% loss, 30% crash + recovery", build("3pc", 3), {}),
+        ("3pc, 3 participants, 10% loss, 30% crash + recovery", build("3pc", 3, **TR), {}),
         (
             "3pc, 3 participants, partition at t=3",
-            build("3pc", 3, votes="yes"),
+            build("3pc", 3, votes="yes", **TR),
             {"faults": [Fault(3.0, "partition", groups=(("C", "P1"), ("P2", "P3")))]},
         ),
     ]:
