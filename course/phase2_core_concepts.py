@@ -1156,6 +1156,12 @@ display(sequence_diagram(split_run.trace,
 # part with mean 1), and timeouts that fire after a fixed time whether or not the other side
 # is alive (`timing="async"`), so a slow message looks like a crash. For each timeout the
 # cell counts the runs that break safety (AC1 or AC2) and the runs that commit.
+#
+# 3PC runs with the reading's `naive_rule`, because the correct termination rule is your
+# exercise at the end of this reading. The naive rule makes matters worse, but it is not
+# the cause: with no crash and a perfect failure detector no timeout ever fires and the
+# rule never runs. Once you have written `terminate`, set `demo_rule = terminate` and run
+# the cell again: the unsafe runs shrink, but they do not go away.
 
 # %%
 import matplotlib.pyplot as plt
@@ -1163,13 +1169,15 @@ import pandas as pd
 
 from dtcourse.commit.protocols import build
 from dtcourse.commit.protocols.catalog import build as build_variant
+from dtcourse.commit.protocols.threepc import naive_rule
 from dtcourse.engine.sim import Latency, chaos
 
+demo_rule = naive_rule  # after exercise p2.threepc, try: demo_rule = terminate
 lying_runs = 60 if ci else chaos_runs
 rows = []
 for timeout in (1.0, 1.5, 2.5, 4.0):
     for label, make in (
-        ("3PC", lambda: build("3pc", 3, votes="yes", timing="async")),
+        ("3PC", lambda: build("3pc", 3, votes="yes", timing="async", rule=demo_rule)),
         ("Paxos Commit, F = 1",
          lambda: build_variant("paxos commit", 3, "yes", f=1, timing="async")),
     ):
@@ -1193,7 +1201,9 @@ lying.pivot(index="timeout", columns="protocol")
 # %% [markdown]
 # Read the two panels together. On the left, 3PC breaks atomicity in a share of the runs
 # although nothing crashed: a participant whose coordinator merely looked dead ran the
-# termination protocol and decided differently from the others. Paxos Commit never does,
+# termination protocol and decided differently from the others (with a correct rule too:
+# the coordinator, timing out on an acknowledgement that was merely slow, commits while
+# the participants it gave up on abort). Paxos Commit never does,
 # at any timeout: its safety does not depend on timing. On the right is what lying
 # timeouts cost Paxos Commit instead: with a short timeout, most runs *abort*, because a
 # participant or leader that gives up on a slow process proposes "aborted" for it. That is
