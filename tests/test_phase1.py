@@ -104,9 +104,18 @@ def test_every_reading_has_a_generated_heading_in_order() -> None:
 def test_resource_markdown_lists_readings_minutes_focus_and_exercises() -> None:
     markdown = resource_markdown(load_syllabus(), "phase1")
     lines = markdown.splitlines()
-    assert lines[0] == "**Phase 1: Foundations**: 2 readings, 65 minutes, 20 points of exercises."
-    assert lines[2].startswith("1. **Distributed Transaction Basics** (Article, 30 minutes)")
-    assert "Exercise `p1.transfer`: Catch the broken money transfer (10 points)" in markdown
+    assert lines[0] == (
+        "**Phase 1: Foundations**: 2 readings, 20 points of exercises; "
+        "reading 65 minutes + exercises about 75 minutes."
+    )
+    assert lines[2].startswith(
+        "1. **Distributed Transaction Basics** (Article, reading 30 minutes + exercises "
+        "about 30 minutes)"
+    )
+    assert (
+        "Exercise `p1.transfer`: Catch the broken money transfer (10 points, about 30 minutes)"
+        in markdown
+    )
     assert markdown.index("p1.transfer") < markdown.index("ACID in Distributed Systems")
 
 
