@@ -791,7 +791,8 @@ precedence_figure(
 # %%
 from dtcourse.pictures.precedence import precedence_figure
 
-precedence_figure("r1[x]@A w2[x]@A w1[x]@A c1 c2")
+# r1[x] before w2[x] gives T1 -> T2; w2[x] before w1[x] gives T2 -> T1.
+precedence_figure("r1[x]@A w2[x]@A w1[x]@A c1 c2", {("T1", "T2"), ("T2", "T1")}, cycle=("T1", "T2"))
 
 # %% [markdown]
 # #### The same anomalies in Adya's vocabulary

@@ -572,7 +572,15 @@ per_site = audit_demo("local")
 print()
 print(per_site.summary())
 print("the audit's total:", per_site.total("T2"), "(the banks hold 700)")
-precedence_figure(per_site.history, by_site=True)
+# The edges, read off the history as in Phase 1: at A, T2 read x after T1 wrote it;
+# at B, T2 read y before T1 wrote it.
+local_edges = {"A": {("T1", "T2")}, "B": {("T2", "T1")}}
+precedence_figure(
+    per_site.history,
+    local_edges["A"] | local_edges["B"],
+    site_edges=local_edges,
+    cycle=("T1", "T2"),
+)
 
 # %% [markdown]
 # The history is the simulation's, written in Phase 1's notation: a write appears where
@@ -597,7 +605,9 @@ print("\n".join(one_clock.log))
 print()
 print(one_clock.summary())
 print("the audit's total:", one_clock.total("T2"))
-precedence_figure(one_clock.history, by_site=True)
+# Now T2 reads y at B after T1 wrote it: both sites order T1 before T2.
+oracle_edges = {"A": {("T1", "T2")}, "B": {("T1", "T2")}}
+precedence_figure(one_clock.history, {("T1", "T2")}, site_edges=oracle_edges)
 
 # %% [markdown]
 # T2's read of y at bank B waited for T1's commit to arrive and then saw the credit: the

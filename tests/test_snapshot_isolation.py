@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from dtcourse_instructor.reference.p1_serializability import is_conflict_serializable
 
 from dtcourse.errors import DTCourseError
-from dtcourse.lessons.histories import is_conflict_serializable, local_history
+from dtcourse.lessons.histories import local_history
 from dtcourse.lessons.snapshot_isolation import (
     BANKS,
     CLOCKS,
