@@ -14,8 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run bank transfers with two-phase commit, optionally crashing the coordinator",
         description="Run bank transfers as distributed transactions over several "
         "participants (SQLite files, or PostgreSQL databases with prepared transactions). "
-        "With --crash-every K, a child process runs the transfers and is killed with "
-        "SIGKILL once every K transfers; recovery follows each crash. Prints the totals "
+        "With --crash-every K, a child process runs the transfers and is killed "
+        "once every K transfers; recovery follows each crash. A bank already in the folder "
+        "(or at the --dsn databases) with the same shape is continued; --fresh replaces it. "
+        "Every run uses new global transaction ids. Prints which bank was used, the totals "
         "before and after, committed, aborted, in-doubt branches resolved and throughput.",
     )
     add_site_options(parser, default_backend=None)
@@ -25,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--crash-every", type=int, default=0, metavar="K",
                         help="crash the coordinator's process once every K transfers (0: never)")
     parser.add_argument("--seed", type=int, default=0, metavar="S")
+    parser.add_argument("--fresh", action="store_true",
+                        help="replace the bank found in the folder with a new one")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
@@ -41,15 +45,17 @@ def run(args: argparse.Namespace) -> int:
         transfers=args.transfers,
         crash_every=args.crash_every,
         seed=args.seed,
+        fresh=args.fresh,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
+        print(report.note[:1].upper() + report.note[1:])
         print(f"backend          {report.backend} ({report.participants} participants, "
               f"{report.accounts} accounts)")
         print(f"total before     {report.total_before}")
         print(f"total after      {report.total_after}")
-        print(f"transfers        {report.transfers}")
+        print(f"transfers        {report.transfers} (global transaction ids {report.run}-*)")
         print(f"committed        {report.committed}")
         print(f"aborted          {report.aborted}")
         print(f"crashes          {report.crashes}")
