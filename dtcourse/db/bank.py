@@ -542,11 +542,12 @@ def torture(
             if rng.random() < random_share:
                 crash_at = [-1, ""]
                 kill_after = rng.uniform(0, seconds_per_transfer * size)
+            journal_path = scratch / f"round-{round_no}.journal"
             config = {
                 "round": round_no,
                 "sites": [asdict(site) for site in sites],
                 "log": str(workdir / LOG_FILE),
-                "journal": str(scratch / f"round-{round_no}.journal"),
+                "journal": str(journal_path),
                 "transfers": [asdict(t) for t in plan],
                 "participants": len(sites),
                 "prefix": start.run,
@@ -558,7 +559,7 @@ def torture(
             }
             planned += size
             killed, seconds = _run_child(config, scratch, kill_after)
-            journal = _Journal.read(Path(config["journal"]))
+            journal = _Journal.read(journal_path)
             if kill_after is None and journal.begun:  # learn how long a transfer takes
                 seconds_per_transfer = max(0.002, seconds / len(journal.begun))
             counts["crashes"] += killed
