@@ -652,7 +652,7 @@ def test_check_reports_a_stub_as_not_implemented_and_records_nothing(capsys) -> 
 
     check("p1.serializability", stub)
     out = capsys.readouterr()
-    assert "0 of 4 checks pass" in out.out and "not implemented yet" in out.out
+    assert "0 of 4 checks pass" in out.out and "stub is not written yet" in out.out
     assert out.err == ""
     assert ProgressStore().view().loc["p1.serializability", "status"] == "todo"
 

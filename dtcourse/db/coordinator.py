@@ -15,6 +15,7 @@ records that no participant still needs. Writing that step is exercise ``p2.reco
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -102,6 +103,12 @@ class DecisionLog:
     Two connections: commit records go through one with ``synchronous=FULL`` (a forced
     write), forget records through one with ``synchronous=OFF`` (made durable by the next
     forced write, and harmless to lose: recovery would just repeat an idempotent commit).
+
+    The log also hands out gtrid prefixes (``start_run``). A gtrid must never be used twice
+    by one coordinator, even after its commit record was forgotten (XA and PostgreSQL both
+    assume it): participants remember committed gtrids, and a reused one would be taken for
+    the old transaction. So each log has a random coordinator id, made once, and a run
+    counter that only grows; ``clear`` removes commit records, never these.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -128,7 +135,36 @@ class DecisionLog:
             "CREATE TABLE IF NOT EXISTS decisions (gtrid TEXT PRIMARY KEY, "
             "decision TEXT NOT NULL, participants TEXT NOT NULL, logged_at REAL NOT NULL)"
         )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS coordinator (id INTEGER PRIMARY KEY CHECK (id = 1), "
+            "name TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "what TEXT NOT NULL, started_at REAL NOT NULL)"
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO coordinator VALUES (1, ?)", (f"c{secrets.token_hex(3)}",)
+        )
         return conn
+
+    @property
+    def coordinator_id(self) -> str:
+        """This log's coordinator, named once when the log was made (e.g. ``c1f9a0e``)."""
+        row = self._forced.execute("SELECT name FROM coordinator").fetchone()
+        return str(row[0])
+
+    def start_run(self, what: str = "bank") -> str:
+        """A gtrid prefix no earlier run of this log had, e.g. ``c1f9a0e-r3`` (forced).
+
+        Runs are numbered by SQLite's AUTOINCREMENT, which never hands out a number twice,
+        and the coordinator id keeps two logs' gtrids apart at shared participants.
+        """
+        cursor = self._forced.execute(
+            "INSERT INTO runs (what, started_at) VALUES (?, ?)", (what, time.time())
+        )
+        self.forced_writes += 1
+        return f"{self.coordinator_id}-r{cursor.lastrowid}"
 
     def force_commit(self, gtrid: str, participants: Sequence[str]) -> None:
         try:
@@ -183,7 +219,7 @@ class Coordinator:
     """Runs transactions over named participants and recovers them after a crash.
 
     ``crash(point)`` is called at every named point of ``crash_points``; the torture's
-    child process uses it to kill itself with SIGKILL at a chosen point. ``on_commit``
+    child process uses it to kill itself at a chosen point. ``on_commit``
     is called once the commit record is forced: from then on the transaction is committed
     and the client may be told so, before phase two has run.
     """

@@ -82,7 +82,7 @@ def _show_in_doubt(rms: list[ResourceManager]) -> str:
                     f"owner={owner} prepared={prepared:%H:%M:%S}"
                 )
         else:
-            locks = getattr(rm, "locks", dict)()
+            locks: dict[int, str] = getattr(rm, "locks", dict)()
             for xid in rm.in_doubt():
                 held = [str(a) for a, g in locks.items() if g == xid.gtrid]
                 lines.append(

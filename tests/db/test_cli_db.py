@@ -62,6 +62,23 @@ def test_bank_help_says_where_the_recovery_step_comes_from(capsys):
     assert "dtcourse resolve" in text
 
 
+def test_bank_run_twice_in_one_folder_continues_and_says_so(capsys, bank_dir):
+    argv = ["bank", "--backend", "sqlite", "--participants", "3", "--transfers", "40",
+            "--crash-every", "10", "--seed", "7", "--workdir", str(bank_dir), "--recovery", STEP]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, out + err
+    assert out.startswith(f"New bank in {bank_dir}\n")
+    first_ids = out.split("global transaction ids ")[1].split(")")[0]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, out + err
+    assert out.startswith(f"Continuing the bank in {bank_dir} (12 accounts, total 12000)")
+    assert "VIOLATION" not in out
+    assert out.split("global transaction ids ")[1].split(")")[0] != first_ids
+    code, out, err = run(capsys, *argv, "--fresh")
+    assert code == 0, out + err
+    assert out.startswith(f"New bank in {bank_dir}, replacing the one there (--fresh)")
+
+
 def leave_in_doubt(folder: Path, gtrid: str, decided: bool, source: int = 0) -> None:
     """A coordinator that dies after both prepares (or after its decision)."""
     rms = [SqliteResourceManager(folder / f"p{i}.db", f"p{i}") for i in (1, 2)]

@@ -79,8 +79,10 @@ def check(exercise_id: str, obj: Any) -> None:
             part(obj)
         except AssertionError as error:
             failures.append((name, str(error) or "an assertion failed"))
-        except NotImplementedError:
-            failures.append((name, "not implemented yet: replace `raise NotImplementedError()`"))
+        except NotImplementedError as error:
+            failures.append((name, _not_written(error)))
+        except DTCourseError as error:  # the course's own message says what and what to do
+            failures.append((name, str(error)))
         except Exception as error:  # the student's code raised: show it, briefly
             failures.append((name, f"your code raised {type(error).__name__}: {error}"))
     total = len(exercise.parts)
@@ -91,6 +93,19 @@ def check(exercise_id: str, obj: Any) -> None:
     print(f"❌ {exercise_id}: {total - len(failures)} of {total} checks pass.")
     for name, message in failures:
         print(f"  • {name}: {message}")
+
+
+def _not_written(error: NotImplementedError) -> str:
+    """``detect is not written yet (...)``, naming the function whose stub raised."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_qualname if tb is not None else "your code"
+    where = where.rsplit(".<locals>.", 1)[-1]  # a function defined inside another
+    return (
+        f"{where} is not written yet (it raises NotImplementedError): replace "
+        "`raise NotImplementedError()` with your code"
+    )
 
 
 def _record_pass(exercise_id: str) -> None:

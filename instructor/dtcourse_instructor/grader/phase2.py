@@ -313,6 +313,11 @@ def deadlock_victim(find: Callable, *, seed: int = 0, count: int = 4, size: int 
         assert got is not None
         cycle, victim = got
         want = choose_victim(cycle, scenario.started)
+        assert victim in cycle, (
+            f"your victim {victim!r} is not in the cycle {cycle} you found: aborting it breaks "
+            f"no cycle. Choose the victim among the cycle's transactions: the youngest (latest "
+            f"start), here {want}"
+        )
         assert victim == want, (
             f"for the cycle {cycle} with start times "
             f"{ {t: scenario.started[t] for t in cycle} } the victim is {want} (youngest: "
