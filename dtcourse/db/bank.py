@@ -233,8 +233,8 @@ def open_bank(
     their real outcome, so ``recovery`` (the step of exercise p2.recovery) resolves them,
     and without one the run stops and says how to resolve them. The bank is continued when
     it has the requested shape and ``fresh`` is False; its balances then carry over and the
-    run's totals are checked against what it held. Every run gets a new gtrid prefix from the log, so no gtrid is used twice, even in a bank
-    made anew with the same seed.
+    run's totals are checked against what it held. Every run gets a new gtrid prefix from
+    the log, so no gtrid is used twice, even in a bank made anew with the same seed.
     """
     coordinator = Coordinator(log, rms)
     mismatch = _bank_mismatch(rms, accounts)
