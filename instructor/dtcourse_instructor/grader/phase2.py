@@ -16,7 +16,7 @@ from typing import Any
 from dtcourse.engine.actors import ActorSystem, Crash, Deliver, Node, SystemState, message_label
 from dtcourse.engine.model import Property
 from dtcourse.runtime.checks import Exercise
-from dtcourse_instructor.grader.commitruns import (
+from dtcourse.runtime.checks.harness import (
     COORDINATOR,
     Setup,
     coordinator_can_decide,
