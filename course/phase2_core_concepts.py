@@ -469,7 +469,7 @@ if blocking_result.blocking is not None:
 from dataclasses import dataclass
 
 from dtcourse.engine.actors import Node
-from dtcourse.commit.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
+from dtcourse.commit.messages import Abort, Commit, DecisionRequest, Prepare, Vote
 
 
 @dataclass(frozen=True)
@@ -609,7 +609,7 @@ grade_part("p2.twopc.participant", "recovery", Participant2PC, participants=3, s
 from dataclasses import dataclass, replace
 
 from dtcourse.engine.actors import Node
-from dtcourse.commit.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
+from dtcourse.commit.messages import Abort, Commit, DecisionRequest, Prepare, Vote
 
 
 @dataclass(frozen=True)

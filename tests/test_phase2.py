@@ -16,8 +16,10 @@ from dtcourse_instructor.grader import grade_part as verify
 from dtcourse_instructor.grader import registry
 from dtcourse_instructor.grader.phase2_threepc import reference_rule
 from dtcourse_instructor.grader.phase2_threepc import system as threepc_system
+from dtcourse_instructor.reference import p2_twopc_coordinator as TC
+from dtcourse_instructor.reference import p2_twopc_participant as TP
 
-from dtcourse.commit.protocols import twopc as T
+from dtcourse.commit import messages as TM
 from dtcourse.db import Resolve, reference_recovery
 from dtcourse.lessons.deadlock import detect
 from dtcourse.runtime.syllabus import load_syllabus
@@ -38,45 +40,45 @@ def _passes(exercise: str, obj: object) -> list[str]:
 
 
 def test_reference_nodes_pass_every_part() -> None:
-    assert _passes("p2.twopc.participant", T.Participant) == [
+    assert _passes("p2.twopc.participant", TP.Participant) == [
         "failure_free",
         "timeouts",
         "recovery",
     ]
-    assert len(_passes("p2.twopc.coordinator", T.Coordinator)) == 4
+    assert len(_passes("p2.twopc.coordinator", TC.Coordinator)) == 4
 
 
-class _LazyYes(T.Participant):
+class _LazyYes(TP.Participant):
     """Votes yes without forcing its prepared record."""
 
     def on_message(self, state, src, msg, out):
-        if isinstance(msg, T.Prepare) and state.phase == "working" and self.vote != "no":
+        if isinstance(msg, TM.Prepare) and state.phase == "working" and self.vote != "no":
             out.cancel_timer("prepare")
             out.log(("prepared", msg.participants), force=False)
             out.vote("yes")
-            out.send(src, T.Vote("yes"))
+            out.send(src, TM.Vote("yes"))
             out.set_timer("decision", waiting_on=(self.coordinator,))
-            return T.ParticipantState("prepared", msg.participants - {self.name})
+            return TP.ParticipantState("prepared", msg.participants - {self.name})
         return super().on_message(state, src, msg, out)
 
 
-class _Forgetful(T.Participant):
+class _Forgetful(TP.Participant):
     """Aborts after a crash even when it had voted yes."""
 
     def on_recover(self, log, out):
         return self.abort_alone(out)
 
 
-class _NoVoteTimeout(T.Coordinator):
+class _NoVoteTimeout(TC.Coordinator):
     def on_start(self, out):
         out.log(("start", self.participants), force=True)
-        out.broadcast(self.participants, T.Prepare(self.participants))
-        return T.CoordinatorState("collecting")
+        out.broadcast(self.participants, TM.Prepare(self.participants))
+        return TC.CoordinatorState("collecting")
 
 
-class _AbortsOnRecovery(T.Coordinator):
+class _AbortsOnRecovery(TC.Coordinator):
     def on_recover(self, log, out):
-        return self.decide(T.CoordinatorState("collecting"), "abort", out)
+        return self.decide(TC.CoordinatorState("collecting"), "abort", out)
 
 
 def test_broken_participants_get_partial_credit() -> None:
@@ -91,7 +93,7 @@ def test_broken_coordinators_get_partial_credit() -> None:
     assert _passes("p2.twopc.coordinator", _AbortsOnRecovery) == ["failure_free", "timeouts"]
 
 
-class _RaisesOnRecovery(T.Participant):
+class _RaisesOnRecovery(TP.Participant):
     def on_recover(self, log, out):
         raise KeyError("prepared")
 
@@ -125,7 +127,7 @@ def test_blocking_answers_are_judged_against_the_run() -> None:
     wrong = {**answer, "failed": "P1", "participants": {"P1": "working", "P2": "prepared"}}
     assert _passes("p2.blocking", wrong) == ["found", "votes"]
     with pytest.raises(AssertionError, match="does not replay"):
-        verify("p2.blocking", "found", answer, participants=3)
+        verify("p2.blocking", "found", answer, crashes=0)
 
 
 def _partition_answer(rule=reference_rule) -> dict:

@@ -44,7 +44,7 @@ def _run_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _with_participant(cls: type) -> Callable[[Setup], list[Node]]:
-    from dtcourse.commit.protocols.twopc import Coordinator
+    from dtcourse_instructor.reference.p2_twopc_coordinator import Coordinator
 
     _require_class(cls, "participant")
 
@@ -59,7 +59,7 @@ def _with_participant(cls: type) -> Callable[[Setup], list[Node]]:
 
 
 def _with_coordinator(cls: type) -> Callable[[Setup], list[Node]]:
-    from dtcourse.commit.protocols.twopc import Participant
+    from dtcourse_instructor.reference.p2_twopc_participant import Participant
 
     _require_class(cls, "coordinator")
 
