@@ -84,7 +84,7 @@ resource_list("phase2")
 # (`waiting_on=()`) may fire at any moment, which is how a node models giving up for reasons
 # of its own. With ordinary timeouts (`timing="async"`) any timer may fire at any moment.
 #
-# - `build("2pc", n, ...)` and `build("3pc", n, ...)` make the reference protocols as actor
+# - `build("2pc", n, ...)` and `build("3pc", n, ...)` make the course's protocols as actor
 #   systems, with the faults the checker may inject (`crashes=`, `recover=`, `loss=`,
 #   `partitions=`) and the timing assumption (`timing="async"` or `"perfect"`).
 # - `simulate(system, seed=..., loss=..., faults=[...])` runs one seeded schedule with time
@@ -186,20 +186,18 @@ from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
 # point** of the distributed transaction. Before it, the transaction can still be aborted;
 # after it, it is committed, whatever crashes follow.
 #
-# **The 2PC of this course.** The reference protocol you will run, and the one you will
-# write, leaves out the ACKs and the end record. A participant that has voted YES and hears
-# nothing asks the coordinator again (a `DecisionRequest`), so the coordinator never needs
-# to know who has heard the decision; the price is that it can never forget a decision,
-# because a participant might still ask. Real systems collect ACKs so that the coordinator
-# can forget and keep its log short. The reference coordinator also forces a *start* record
-# naming the participants before it sends PREPARE, so that after a crash it knows the
-# transaction and whom to tell. The textbook accounting below (and Phase 3's cost table)
-# leaves that record out: it helps recovery but is not needed for safety.
+# **The 2PC of this course.** The protocol the hands-on cells run, `build("2pc", ...)`, is
+# the one drawn above, as R* runs it: ACKs, and a lazy end record once they are all in. The
+# one you will write leaves out the ACKs and the end record. A participant that has voted
+# YES and hears nothing asks the coordinator again (a `DecisionRequest`), so the
+# coordinator never needs to know who has heard the decision; the price is that it can
+# never forget a decision, because a participant might still ask. Real systems collect
+# ACKs so that the coordinator can forget and keep its log short.
 
 # %% [markdown]
 # ### Hands-on: a commit, and a run with crashes and lost messages
 #
-# The model checker explores every run of the reference 2PC with two participants that both
+# The model checker explores every run of the course's 2PC with two participants that both
 # vote yes; it also keeps an example run for each `sometimes` property. Here is the commit:
 
 # %%
@@ -306,8 +304,7 @@ plt.show()
 # receiving COMMIT twice has the same effect as once, because recovery resends it. Second,
 # safety needs no forced write *before* phase 1: if the coordinator crashes before deciding,
 # it has no decision record and simply aborts on restart, which is safe because no
-# participant can have committed. (The course's reference coordinator forces a start record
-# anyway, for the convenience of its recovery, as said above.)
+# participant can have committed.
 
 # %% [markdown]
 # ### Timeouts: what each party may do, and when
@@ -416,9 +413,9 @@ if blocking_result.blocking is not None:
 # | | | **2n + 1 forced writes** |
 # | coordinator's end record | | +1 lazy write (not counted) |
 #
-# The course's 2PC has no ACKs and forces a start record, so a failure-free commit costs
-# it 3n messages and 2n + 2 forced writes: count them in the metrics plot of the first
-# hands-on run, or simulate `build("2pc", 3, votes="yes")` without faults.
+# The course's 2PC counts exactly this: simulate `build("2pc", 3, votes="yes")` without
+# faults and its metrics show 12 messages, 7 forced writes and one lazy one. The 2PC you
+# will write has no ACKs, so it sends 3n messages.
 #
 # In time: the client can be told "committed" once the coordinator has forced its commit
 # record, which is one round trip (PREPARE out, YES back) plus two forced writes in
@@ -442,9 +439,9 @@ if blocking_result.blocking is not None:
 #
 # Complete the participant class `Participant2PC(name, coordinator, vote)` below (`vote` is
 # `"yes"`, `"no"` or `"any"`; with `"any"` the participant may abort on its own before
-# voting). It talks to the reference coordinator with the message classes of
-# `dtcourse.commit.protocols.twopc`: it receives `Prepare`, `Commit` and `Abort`, and sends
-# `Vote("yes")`, `Vote("no")` and `DecisionRequest()`. Your participant must:
+# voting). It talks to its coordinator in the message classes of `dtcourse.commit.messages`:
+# it receives `Prepare`, `Commit` and `Abort`, and sends `Vote("yes")`, `Vote("no")` and
+# `DecisionRequest()`. Your participant must:
 #
 # - at the start, set a timer (`out.set_timer("prepare", waiting_on=...)`; wait on the
 #   coordinator, or on nobody with `vote == "any"`) and abort unilaterally if it fires
@@ -461,9 +458,15 @@ if blocking_result.blocking is not None:
 #   again); nothing means abort.
 #
 # The state is a frozen dataclass (`PState` below), so the checker can store and compare
-# states. It is graded with the reference coordinator: by the model checker (no failures;
-# one crash) and by seeded random runs with crashes, recovery and lost messages. The hidden
-# tests use more participants and other faults.
+# states; keep in it only what the protocol needs, since the checker must explore every
+# state. `dtcourse.check` pairs your participant with *every legal coordinator* at once: a
+# coordinator that does, in any order, everything 2PC allows (it repeats `Prepare`, commits
+# only after every yes vote, aborts whenever it may, answers a `DecisionRequest` or not).
+# The model checker runs it without failures (once with a participant told to vote no), with
+# one crash, and with a crash and recovery; seeded random runs add lost messages. It also
+# checks the order inside each handler: `Vote("yes")` must come after the forced write,
+# because a crash can strike between the two. The hidden tests also pair your participant
+# with the instructor's coordinator, with more participants and other faults.
 
 # %% dtcourse={"solution": "p2.twopc.participant"}
 from dataclasses import dataclass
@@ -588,8 +591,8 @@ grade_part("p2.twopc.participant", "recovery", Participant2PC, participants=3, s
 # ### Exercise `p2.twopc.coordinator`: the 2PC coordinator
 #
 # Complete `Coordinator2PC(name, participants)` below (`participants` is a sequence of
-# names). It talks to the reference participants with the same message classes: it sends
-# `Prepare`, `Commit` and `Abort`, and receives `Vote` and `DecisionRequest`. It must:
+# names). It talks to its participants in the same message classes: it sends `Prepare`,
+# `Commit` and `Abort`, and receives `Vote` and `DecisionRequest`. It must:
 #
 # - at the start, send `Prepare(self.participants)` to every participant
 #   (`out.broadcast(...)`) and set a vote timer (`waiting_on=` the participants);
@@ -602,8 +605,13 @@ grade_part("p2.twopc.participant", "recovery", Participant2PC, participants=3, s
 # - `on_recover(log)`: a decision in the log is announced again and sent to everyone; no
 #   decision means abort (logged, announced, sent).
 #
-# It is graded with the reference participants, by the model checker and by seeded random
-# runs with crashes, recovery and lost messages.
+# `dtcourse.check` pairs your coordinator with *every legal participant* at once:
+# participants that vote yes or no or never, abort on their own before voting, repeat their
+# vote, and ask for the decision again and again. The model checker runs it without
+# failures, with a participant crash, and with your coordinator crashing and recovering;
+# seeded random runs add lost messages. `Commit` must leave only after the forced commit
+# record, within a handler too. The hidden tests also pair it with the instructor's
+# participants, in larger systems.
 
 # %% dtcourse={"solution": "p2.twopc.coordinator"}
 from dataclasses import dataclass, replace
@@ -723,7 +731,7 @@ grade_part("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed
 # %% [markdown]
 # ### Exercise `p2.blocking`: find the blocking scenario and explain it
 #
-# Run the model checker on the reference 2PC with **two** participants that vote yes, one
+# Run the model checker on the course's 2PC with **two** participants that vote yes, one
 # crash, and a perfect failure detector:
 # `build("2pc", 2, votes="yes", crashes=1, timing="perfect")`. Its result's `blocking`
 # field is the shortest run that ends in a blocked state; draw it with
