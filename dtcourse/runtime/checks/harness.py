@@ -247,8 +247,8 @@ def exhaustive(
 
 
 def _pick(
-    rng: random.Random, actions: Sequence[object], repairing: bool, fault: float, timeout: float
-) -> object | None:
+    rng: random.Random, actions: Sequence[Any], repairing: bool, fault: float, timeout: float
+) -> Any:
     normal = [a for a in actions if isinstance(a, Deliver | Recover | Heal)]
     timers = [a for a in actions if isinstance(a, Timeout)]
     faults = [] if repairing else [a for a in actions if isinstance(a, _FAULTS)]
@@ -343,7 +343,7 @@ def replay(system: ActorSystem, path: Path, what: str) -> SystemState:
     for number, action in enumerate(path.actions, start=1):
         enabled = system.actions(state)
         try:
-            mine = enabled[enabled.index(action)]
+            mine = enabled[enabled.index(action)]  # type: ignore[arg-type]
         except ValueError:
             raise AssertionError(
                 f"{what} does not replay on {system!r}: step {number} "

@@ -113,8 +113,8 @@ def blocking_participants(answer: Any, **settings: Any) -> None:
         )
     logged = [r for r in system.log(last, COORDINATOR) if r in ("commit", "abort")]
     decision = _answer(answer, "coordinator_decision")
-    want = logged[0] if logged else None
-    assert decision == want, (
+    on_disk = logged[0] if logged else None
+    assert decision == on_disk, (
         f"answer['coordinator_decision'] is {decision!r}; what does C's durable log hold? "
         "(None when it logged no decision)"
     )
