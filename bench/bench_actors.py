@@ -13,12 +13,16 @@ import sys
 import time
 from collections.abc import Callable
 
+from dtcourse_instructor.reference.p2_threepc import terminate
 from dtcourse_instructor.reference.p2_twopc_coordinator import system as reference_2pc
 
 from dtcourse.commit.protocols import build
 from dtcourse.engine.actors import ActorSystem
 from dtcourse.engine.checker import check
 from dtcourse.engine.sim import Fault, chaos
+
+# 3PC runs with the instructor's termination rule (TR1-TR4): the student package has none.
+TR = {"rule": terminate}
 
 CHECKS: list[tuple[str, Callable[[], ActorSystem], bool]] = [
     (
@@ -42,13 +46,17 @@ CHECKS: list[tuple[str, Callable[[], ActorSystem], bool]] = [
         False,
     ),
     ("2pc, 4 participants, no faults, symmetry", lambda: build("2pc", 4, symmetry=True), True),
-    ("3pc, 3 participants, 1 crash (perfect detector)", lambda: build("3pc", 3, crashes=1), False),
     (
-        "3pc, 3 participants, 2 crashes (perfect detector)",
-        lambda: build("3pc", 3, crashes=2),
+        "3pc, 3 participants, 1 crash (perfect detector)",
+        lambda: build("3pc", 3, crashes=1, **TR),
         False,
     ),
-    ("3pc, 2 participants, 1 partition", lambda: build("3pc", 2, partitions=1), False),
+    (
+        "3pc, 3 participants, 2 crashes (perfect detector)",
+        lambda: build("3pc", 3, crashes=2, **TR),
+        False,
+    ),
+    ("3pc, 2 participants, 1 partition", lambda: build("3pc", 2, partitions=1, **TR), False),
 ]
 
 
@@ -66,10 +74,10 @@ def main() -> int:
     print("seeded chaos (1,000 runs each)")
     for label, system, options in [
         ("2pc, 3 participants, 10% loss, 30% crash + recovery", build("2pc", 3), {}),
-        ("3pc, 3 participants, 10% loss, 30% crash + recovery", build("3pc", 3), {}),
+        ("3pc, 3 participants, 10% loss, 30% crash + recovery", build("3pc", 3, **TR), {}),
         (
             "3pc, 3 participants, partition at t=3",
-            build("3pc", 3, votes="yes"),
+            build("3pc", 3, votes="yes", **TR),
             {"faults": [Fault(3.0, "partition", groups=(("C", "P1"), ("P2", "P3")))]},
         ),
     ]:

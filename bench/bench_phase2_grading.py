@@ -77,11 +77,11 @@ def time_parts() -> None:
                 verdict = "fail"
             seconds = time.perf_counter() - started
             print(f"  {label:9} {exercise} {part:12} {verdict}  {seconds:6.2f} s")
-    from dtcourse_instructor.grader.phase2_threepc import reference_rule
+    from dtcourse_instructor.reference.p2_threepc import terminate
 
     for crashes in (1, 2):
         started = time.perf_counter()
-        verify("p2.threepc", "crash_stop", {"rule": reference_rule}, crashes=crashes)
+        verify("p2.threepc", "crash_stop", {"rule": terminate}, crashes=crashes)
         seconds = time.perf_counter() - started
         print(f"  reference p2.threepc crash_stop ({crashes} crashes)  {seconds:6.2f} s")
 

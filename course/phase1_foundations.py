@@ -162,7 +162,7 @@ resource_list("phase1")
 
 # %%
 from dtcourse.lessons.naive_transfer import demo
-from dtcourse.pictures.viz import sequence_diagram
+from dtcourse.pictures.sequence import sequence_diagram
 
 lost = demo("crash_between")
 print(lost.summary())

@@ -103,7 +103,9 @@ from dtcourse.engine.checker import check as model_check
 from dtcourse.commit.protocols import build
 from dtcourse.engine.sim import Fault, Latency, chaos, simulate
 from dtcourse.pictures.statemachines import protocol_state_machine
-from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
+from dtcourse.pictures.plots import plot_metrics
+from dtcourse.pictures.sequence import sequence_diagram
+from dtcourse.pictures.states import state_diagram
 
 # %% [markdown]
 # <!-- resource:p2.twopc -->
@@ -961,14 +963,18 @@ display(state_diagram(protocol_state_machine("3pc-participant")))
 # crashes with no recovery (crash-stop), and a perfect failure detector (a timer waiting on
 # a node fires only once that node has crashed). The checker explores every schedule and
 # asks, in every reachable state, whether a live undecided participant can still decide
-# without anyone recovering. Then it runs 3PC once more with ordinary timeouts
-# (`timing="async"`: a timer may fire at any moment, so a slow node looks crashed).
+# without anyone recovering.
+#
+# 3PC needs its termination rule as an argument (`rule=`): writing it is the exercise at
+# the end of this resource, so here it runs with `naive_rule`, a deliberately wrong rule
+# that a 2PC habit suggests: commit if somebody already committed, abort otherwise.
 
 # %%
+from dtcourse.commit.protocols.threepc import naive_rule
+
 for label, system in (
     ("2PC, crash-stop, perfect failure detector", build("2pc", 2, crashes=2, timing="perfect")),
-    ("3PC, crash-stop, perfect failure detector", build("3pc", 2, crashes=2)),
-    ("3PC, no crashes, arbitrary timeouts", build("3pc", 2, timing="async")),
+    ("3PC with the naive rule, same failures", build("3pc", 2, crashes=2, rule=naive_rule)),
 ):
     result = model_check(system, max_states=max_states)
     unsafe = [v.property for v in result.violations if v.kind == "always"]
@@ -976,12 +982,18 @@ for label, system in (
           f"{'blocks' if result.blocking is not None else 'never blocks'}, "
           f"{'violates ' + ', '.join(unsafe) if unsafe else 'AC1-AC4 hold'}"
           f"{'' if result.complete else ' (search cut short: raise max_states)'}")
+naive_path = next(v.path for v in result.violations if v.property.startswith("AC1"))
+display(sequence_diagram(system.trace_of(naive_path),
+                         title="3PC with the naive rule: the shortest AC1 violation"))
 
 # %% [markdown]
-# 2PC blocks; 3PC never does, and keeps AC1 to AC4, as long as its timeouts never lie. With
-# timeouts that may fire early, 3PC breaks agreement even though nothing crashed: its
-# safety rests on the failure detector. The next section shows the failure that makes
-# timeouts lie in practice.
+# 2PC blocks. 3PC never does, but with the naive rule it breaks agreement: the coordinator
+# commits once both participants have acknowledged PRE-COMMIT and crashes before its COMMIT
+# arrives; the survivors, both pre-committed, elect P1, and the naive rule aborts. That is
+# the case TR4 is for. With TR1 to TR4 (your rule, in the exercise) the checker finds no
+# violation and no blocking, as long as the timeouts never lie; the exercise's last part
+# shows what happens when they do. The next section shows the failure that makes timeouts
+# lie in practice.
 
 # %% [markdown]
 # ### The assumptions, and what breaks without them
@@ -1022,7 +1034,8 @@ for label, system in (
 # %% [markdown]
 # ### Hands-on: the partition, simulated
 #
-# The scenario above on the reference 3PC, in the simulator: every message takes one time
+# The scenario above in the simulator, on 3PC with the naive rule (here it decides as TR1
+# to TR4 would: P2 and P3 both report prepared, TR3): every message takes one time
 # unit, and the network splits `{C, P1} | {P2, P3}` at time 2.5, just after C sent
 # PRE-COMMIT. The shaded band is the partition. Follow C's acknowledgement timers for P2
 # and P3 (the failure detector reports them as failed, because they are cut off), and P2's
@@ -1030,7 +1043,7 @@ for label, system in (
 
 # %%
 split_run = simulate(
-    build("3pc", 3, votes="yes"),
+    build("3pc", 3, votes="yes", rule=naive_rule),
     seed=seed,
     latency=Latency("constant", 1, 1),
     faults=[Fault(2.5, "partition", groups=(("C", "P1"), ("P2", "P3")))],
@@ -1082,7 +1095,7 @@ display(sequence_diagram(split_run.trace,
 #
 # In the exercise below you write the heart of 3PC's termination protocol: the rule the
 # newly elected coordinator applies to the states of the participants it can reach. It is
-# checked against the textbook, then plugged into the reference 3PC, where the model
+# checked against the textbook, then plugged into 3PC, where the model
 # checker explores every run with crashes: your rule must never let 3PC block and never
 # contradict a decision already made (AC1). Then you let the checker find the shortest
 # partition counterexample for yourself and read it.
@@ -1103,12 +1116,12 @@ display(sequence_diagram(split_run.trace,
 # 1. against the textbook, on every set of states the survivors of a crash-stop run can
 #    report (nobody is working or aborted while somebody is precommitted or committed;
 #    nobody commits before all precommitted);
-# 2. inside the reference 3PC: `threepc_system(terminate, 2, crashes=1)` is 3PC with two
+# 2. inside 3PC: `build("3pc", 2, rule=terminate, crashes=1)` is 3PC with two
 #    participants whose termination rule is yours, one crash-stop failure and a perfect
 #    failure detector; the model checker must find AC1 to AC4 and non-blocking intact.
-#    Run `model_check(threepc_system(terminate, 2, crashes=1))` yourself to see it. The
+#    Run `model_check(build("3pc", 2, rule=terminate, crashes=1))` yourself to see it. The
 #    hidden tests allow more crashes;
-# 3. the partition: run the checker on `threepc_system(terminate, 2, partitions=1)` (no
+# 3. the partition: run the checker on `build("3pc", 2, rule=terminate, partitions=1)` (no
 #    crash, one network split). Its AC1 violation (`result.violations`, the one whose
 #    `property` starts with `"AC1"`) carries the shortest counterexample as a `path`; draw
 #    it with `sequence_diagram(system.trace_of(path))`. Fill in `partition_answer` with
@@ -1122,9 +1135,6 @@ display(sequence_diagram(split_run.trace,
 # Then say for yourself which timer fired on each side, and what each side believed.
 
 # %% dtcourse={"solution": "p2.threepc"}
-from dtcourse_instructor.grader.phase2_threepc import system as threepc_system
-
-
 def terminate(states):
     ### BEGIN SOLUTION
     values = set(states.values())
@@ -1137,7 +1147,7 @@ def terminate(states):
 
 
 ### BEGIN SOLUTION
-split_system = threepc_system(terminate, 2, partitions=1)
+split_system = build("3pc", 2, rule=terminate, partitions=1)
 split_result = model_check(split_system)
 counterexample = next(v.path for v in split_result.violations if v.property.startswith("AC1"))
 display(sequence_diagram(split_system.trace_of(counterexample),
@@ -1243,8 +1253,10 @@ check_part("p2.threepc", "partition", {"rule": terminate, "partition": partition
 #
 # Two SQLite databases are the participants (each with a durable prepared state); a
 # coordinator prepares a transfer at both and dies before deciding. Another session then
-# tries to update the same account and is blocked by the in-doubt branch's lock. Coordinator
-# recovery finds no commit record, aborts by presumption, and the same update goes through.
+# tries to update the same account and is blocked by the in-doubt branch's lock. An
+# operator then decides the transaction by hand (what `dtcourse resolve demo-1 --abort`
+# does), and the same update goes through. In exercise `p2.recovery` you write the
+# coordinator's recovery step, which makes such decisions by itself, from its log.
 # (With PostgreSQL, `in_doubt_lock_demo("postgres", dsn=...)` shows `pg_prepared_xacts`.)
 
 # %%
@@ -1346,10 +1358,13 @@ print(demo)
 #
 # Three sites each report their local wait-for edges. No local graph has a cycle, but their
 # union does. The left panels are the sites' views, the right one the global graph with the
-# cycle in red:
+# cycle in red. `is_cycle(graph, cycle)` tells whether each transaction of `cycle` waits
+# for the next in `graph`, the last for the first: the cycle read off the picture is one of
+# the global graph, and of no single site's graph. Finding it by program is the exercise
+# at the end of this resource.
 
 # %%
-from dtcourse.lessons.deadlock import detect, global_graph, local_cycles
+from dtcourse.lessons.deadlock import global_graph, is_cycle
 from dtcourse.lessons.histories import PrecedenceGraph
 from dtcourse.pictures.precedence import draw_precedence
 
@@ -1358,7 +1373,6 @@ sites = {
     "B": [("T2", "T3"), ("T4", "T3")],
     "C": [("T3", "T1")],
 }
-started = {"T1": 10, "T2": 20, "T3": 30, "T4": 40}
 
 
 def wait_for_graph(edges):
@@ -1373,8 +1387,10 @@ for ax, (site, edges) in zip(axes, sites.items()):
 draw_precedence(axes[3], wait_for_graph([e for edges in sites.values() for e in edges]),
                 title="global wait-for graph")
 plt.show()
-print("cycles seen by single sites:", local_cycles(sites) or "none")
-print("global detector:", detect(sites, started))
+cycle = ("T1", "T2", "T3")
+for site, edges in sites.items():
+    print(f"site {site} sees the cycle: {is_cycle(global_graph({site: edges}), cycle)}")
+print(f"the global graph has it: {is_cycle(global_graph(sites), cycle)}")
 
 # %% [markdown]
 # ### Clocks: a case study
@@ -1424,7 +1440,7 @@ print("global detector:", detect(sites, started))
 # The table as a curve: a participant holds its locks for 2d + 3f under 2PC.
 import numpy as np
 
-from dtcourse.pictures.viz import CourseFigure
+from dtcourse.pictures.figure import CourseFigure
 
 forced_write = 0.001  # f: one forced log write, in seconds
 one_way = np.logspace(-4.3, -1.3, 60)  # d: 50 microseconds to 50 ms

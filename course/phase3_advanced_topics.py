@@ -145,7 +145,8 @@ resource_list("phase3")
 
 # %%
 from dtcourse.lessons.saga import Faults, orchestrate, order_saga, run
-from dtcourse.pictures.viz import sequence_diagram, text_sequence
+from dtcourse.engine.trace_text import text_sequence
+from dtcourse.pictures.sequence import sequence_diagram
 
 declined = run(orchestrate, order_saga(), Faults(fail_step="charge_card"))
 print("outcome:", declined.outcome, "| requests:", declined.story())
@@ -746,7 +747,7 @@ for variant in ("presumed nothing", "presumed abort", "presumed commit"):
 
 # %%
 from dtcourse.commit.costs import cost_table, writes_by_node
-from dtcourse.pictures.viz import plot_costs
+from dtcourse.pictures.plots import plot_costs
 
 costs = cost_table(range(1, (4 if ci else max_participants) + 1))
 print(costs[costs["participants"] == 3].drop(columns=["read_only", "decided"]).to_string(

@@ -14,16 +14,17 @@ import pytest
 from dtcourse_instructor.authoring import convert, write_notebook
 from dtcourse_instructor.grader import grade_part as verify
 from dtcourse_instructor.grader import registry
-from dtcourse_instructor.grader.phase2_threepc import reference_rule
-from dtcourse_instructor.grader.phase2_threepc import system as threepc_system
 from dtcourse_instructor.reference import p2_twopc_coordinator as RC
 from dtcourse_instructor.reference import p2_twopc_participant as RP
+from dtcourse_instructor.reference.p2_deadlock import find_deadlock
+from dtcourse_instructor.reference.p2_recovery import recovery_step
+from dtcourse_instructor.reference.p2_threepc import terminate
 
 from dtcourse.commit.environments import CoordinatorEnvironment, ParticipantEnvironment
 from dtcourse.commit.messages import Abort, Commit, DecisionRequest, Prepare, Vote
-from dtcourse.db import Resolve, reference_recovery
+from dtcourse.commit.protocols import build
+from dtcourse.db import Resolve
 from dtcourse.engine.actors import Node
-from dtcourse.lessons.deadlock import detect
 from dtcourse.runtime.checks import check_part
 from dtcourse.runtime.checks import registry as visible_registry
 from dtcourse.runtime.syllabus import load_syllabus
@@ -411,11 +412,11 @@ def test_blocking_answers_are_judged_against_the_run() -> None:
         verify("p2.blocking", "found", answer, crashes=0)  # a run of another system
 
 
-def _partition_answer(rule=reference_rule) -> dict:
+def _partition_answer(rule=terminate) -> dict:
     from dtcourse.engine.checker import check
 
     return {
-        "result": check(threepc_system(rule, 2, partitions=1)),
+        "result": check(build("3pc", 2, rule=rule, partitions=1)),
         "coordinator_side": {"C", "P1"},
         "committed": {"C"},
         "aborted": {"P2"},
@@ -424,7 +425,7 @@ def _partition_answer(rule=reference_rule) -> dict:
 
 
 def test_termination_rule_and_partition() -> None:
-    answer = {"rule": reference_rule, "partition": _partition_answer()}
+    answer = {"rule": terminate, "partition": _partition_answer()}
     assert _passes("p2.threepc", answer) == ["rule", "crash_stop", "partition"]
 
     def only_committed(states):
@@ -448,14 +449,11 @@ def test_a_wrong_rule_inside_3pc_breaks_agreement_with_its_run() -> None:
 
 
 def test_the_rule_hook_changes_only_the_termination_rule() -> None:
-    from dtcourse.commit.protocols import build
     from dtcourse.engine.checker import check
 
-    reference = check(build("3pc", 2, crashes=1))
-    hooked = check(threepc_system(reference_rule, 2, crashes=1))
-    assert (hooked.distinct, hooked.generated) == (reference.distinct, reference.generated)
+    hooked = check(build("3pc", 2, rule=terminate, crashes=1))
     assert hooked.ok and hooked.blocking is None
-    always_abort = check(threepc_system(lambda states: "abort", 2, crashes=1))
+    always_abort = check(build("3pc", 2, rule=lambda states: "abort", crashes=1))
     assert "AC1 agreement" in {v.property for v in always_abort.violations}
 
 
@@ -471,15 +469,15 @@ def test_partition_answers_are_judged_against_the_counterexample() -> None:
             verify(
                 "p2.threepc",
                 "partition",
-                {"rule": reference_rule, "partition": {**answer, key: value}},
+                {"rule": terminate, "partition": {**answer, key: value}},
             )
     crash_only = {**answer, "result": _blocking_answer()["result"]}
     with pytest.raises(AssertionError, match="AC1 violation"):
-        verify("p2.threepc", "partition", {"rule": reference_rule, "partition": crash_only})
+        verify("p2.threepc", "partition", {"rule": terminate, "partition": crash_only})
 
 
 def test_recovery_step_rules_and_torture() -> None:
-    assert _passes("p2.recovery", reference_recovery) == ["rules", "torture"]
+    assert _passes("p2.recovery", recovery_step) == ["rules", "torture"]
 
     def commit_everything(log, in_doubt):
         return [Resolve(d.participant, d.gtrid, True) for d in in_doubt]
@@ -488,13 +486,186 @@ def test_recovery_step_rules_and_torture() -> None:
 
 
 def test_deadlock_parts() -> None:
-    assert len(_passes("p2.deadlock", detect)) == 3
+    assert len(_passes("p2.deadlock", find_deadlock)) == 3
 
     def first_is_victim(local, started):
-        found = detect(local, started)
+        found = find_deadlock(local, started)
         return None if found is None else replace(found, victim=found.cycle[0])
 
     assert _passes("p2.deadlock", first_is_victim) == ["none", "cycle"]
+
+
+# -- the visible checks: no answer inside, right from wrong all the same ---------------------
+
+
+def _textbook_in_another_order(states):
+    """TR2 before TR1: the same decisions on every report 3PC allows."""
+    values = set(states.values())
+    if "committed" in values:
+        return "commit"
+    if values & {"aborted", "working"}:
+        return "abort"
+    return "commit" if "precommitted" in values else "abort"
+
+
+def test_visible_threepc_checks_accept_right_rules_and_reject_wrong_ones() -> None:
+    from dtcourse.commit.protocols.threepc import naive_rule
+
+    for rule in (terminate, _textbook_in_another_order):
+        answer = {"rule": rule, "partition": _partition_answer(rule)}
+        assert _visible("p2.threepc", answer) == ["rule", "crash_stop", "partition"]
+
+    def uncertain_commit(states):
+        return "abort" if set(states.values()) & {"aborted", "working"} else "commit"
+
+    for wrong, passes in (
+        (naive_rule, []),
+        (lambda states: "abort", []),
+        (uncertain_commit, ["crash_stop"]),  # one crash does not expose it; the hidden two do
+    ):
+        assert _visible("p2.threepc", {"rule": wrong}) == passes, wrong
+    with pytest.raises(AssertionError, match="which is not what the termination rule"):
+        check_part("p2.threepc", "rule", {"rule": naive_rule})
+    with pytest.raises(AssertionError, match="'commit' or 'abort', got None"):
+        check_part("p2.threepc", "rule", {"rule": lambda states: None})
+    with pytest.raises(AssertionError, match="(?s)AC1 agreement.*C CRASHES"):
+        check_part("p2.threepc", "crash_stop", {"rule": naive_rule})
+
+
+def _recovery_by_lookup(log, in_doubt):
+    """Presumed abort written differently: a lookup, lazily, in reverse order."""
+    decision = {entry.gtrid: entry.decision == "commit" for entry in log}
+    return (Resolve(d.participant, d.gtrid, decision.get(d.gtrid, False)) for d in in_doubt[::-1])
+
+
+def test_visible_recovery_checks_accept_right_steps_and_reject_wrong_ones() -> None:
+    assert _visible("p2.recovery", recovery_step) == ["rules", "torture"]
+    assert _visible("p2.recovery", _recovery_by_lookup) == ["rules", "torture"]
+
+    def abort_everything(log, in_doubt):
+        return [Resolve(d.participant, d.gtrid, False) for d in in_doubt]
+
+    def commit_everything(log, in_doubt):
+        return [Resolve(d.participant, d.gtrid, True) for d in in_doubt]
+
+    def twice(log, in_doubt):
+        return recovery_step(log, in_doubt) * 2
+
+    def also_others(log, in_doubt):
+        return [*recovery_step(log, in_doubt), Resolve("p9", "ghost", False)]
+
+    def tuples(log, in_doubt):
+        return [(a.participant, a.gtrid, a.commit) for a in recovery_step(log, in_doubt)]
+
+    for wrong, message in (
+        (abort_everything, "you abort g1 at p1, which is wrong"),
+        (commit_everything, "you commit g2 at p0, which is wrong"),
+        (lambda log, in_doubt: [], "left in doubt"),
+        (twice, "resolve each branch once"),
+        (also_others, "resolve only the in-doubt branches given"),
+        (tuples, "return Resolve objects"),
+    ):
+        with pytest.raises(AssertionError, match=message):
+            check_part("p2.recovery", "rules", wrong)
+    with pytest.raises(AssertionError, match="acknowledged but lost 1"):
+        check_part("p2.recovery", "torture", abort_everything)
+
+
+def _deadlock_by_other_search(local, started):
+    """A correct detector that finds cycles from the other end: its cycles may differ."""
+    graph: dict[str, set[str]] = {}
+    for edges in local.values():
+        for waiter, holder in edges:
+            graph.setdefault(waiter, set()).add(holder)
+            graph.setdefault(holder, set())
+    for start in sorted(graph, reverse=True):
+        path, seen = [start], {start}
+        while True:
+            ahead = sorted(graph[path[-1]], reverse=True)
+            nxt = next((t for t in ahead if t in path), None)
+            if nxt is not None:
+                cycle = tuple(path[path.index(nxt):])
+                return cycle, max(cycle, key=started.__getitem__)
+            fresh = [t for t in ahead if t not in seen]
+            if not fresh:
+                break
+            path.append(fresh[0])
+            seen.add(fresh[0])
+    return None
+
+
+def test_visible_deadlock_checks_accept_right_detectors_and_reject_wrong_ones() -> None:
+    assert _visible("p2.deadlock", find_deadlock) == ["none", "cycle", "victim"]
+    assert _visible("p2.deadlock", _deadlock_by_other_search) == ["none", "cycle", "victim"]
+
+    def first_is_victim(local, started):
+        found = find_deadlock(local, started)
+        return None if found is None else replace(found, victim=found.cycle[0])
+
+    def everyone(local, started):
+        """Games a victim check that does not ask for a real cycle."""
+        if find_deadlock(local, started) is None:
+            return None
+        return tuple(started), max(started, key=started.__getitem__)
+
+    assert _visible("p2.deadlock", first_is_victim) == ["none", "cycle"]
+    assert _visible("p2.deadlock", lambda local, started: None) == ["none"]
+    assert _visible("p2.deadlock", everyone) == ["none"]
+    with pytest.raises(AssertionError, match="is not the youngest"):
+        check_part("p2.deadlock", "victim", first_is_victim)
+
+
+def _public_callables() -> list[tuple[str, object]]:
+    """Every public function and class of the student modules these exercises touch."""
+    import importlib
+
+    modules = (
+        "dtcourse.commit.protocols.threepc",
+        "dtcourse.lessons.deadlock",
+        "dtcourse.db",
+        "dtcourse.db.coordinator",
+        "dtcourse.db.demo",
+        "dtcourse.runtime.checks.p2_threepc",
+        "dtcourse.runtime.checks.p2_recovery",
+        "dtcourse.runtime.checks.p2_deadlock",
+    )
+    found: dict[int, tuple[str, object]] = {}
+    for name in modules:
+        module = importlib.import_module(name)
+        public = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
+        for attr in public:
+            obj = getattr(module, attr)
+            if callable(obj):
+                found.setdefault(id(obj), (f"{name}.{attr}", obj))
+    return sorted(found.values(), key=lambda pair: pair[0])
+
+
+def _answers(exercise: str, obj: object) -> bool:
+    """Whether ``obj`` passes every visible part (stopping at the first that fails)."""
+    for name, _ in visible_registry()[exercise].parts:
+        try:
+            check_part(exercise, name, obj)
+        except Exception:
+            return False
+    return True
+
+
+def test_no_public_object_of_the_student_package_answers_these_exercises() -> None:
+    tried = _public_callables()
+    assert len(tried) > 20
+    answered = [
+        (exercise, label)
+        for label, obj in tried
+        for exercise, shaped in (
+            ("p2.threepc", {"rule": obj, "partition": {}}),
+            ("p2.threepc", obj),
+            ("p2.recovery", obj),
+            ("p2.deadlock", obj),
+        )
+        if _answers(exercise, shaped)
+    ]
+    print(f"tried {len(tried)} objects: {', '.join(label for label, _ in tried)}")
+    assert answered == []
 
 
 # -- end to end --------------------------------------------------------------------------

@@ -174,8 +174,8 @@ def _arrow_colours(ax) -> list[str]:
 
 
 def test_figure_highlights_the_cycle_in_the_global_panel_only() -> None:
+    from dtcourse.pictures.figure import CourseFigure
     from dtcourse.pictures.precedence import CYCLE_COLOUR, EDGE_COLOUR, precedence_figure
-    from dtcourse.pictures.viz import CourseFigure
 
     figure = precedence_figure("w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2", by_site=True)
     assert isinstance(figure, CourseFigure)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from dtcourse_instructor.reference import p2_twopc_coordinator as reference
+from dtcourse_instructor.reference.p2_threepc import terminate
 
 from dtcourse.commit import properties
 from dtcourse.commit.protocols import build
@@ -125,7 +126,7 @@ def test_the_course_2pc_speaks_other_messages_than_the_exercises() -> None:
 
 def test_3pc_does_not_block_under_crash_stop_failures_without_partitions() -> None:
     for participants, crashes in ((3, 1), (2, 2)):
-        result = check(build("3pc", participants, crashes=crashes))
+        result = check(build("3pc", participants, crashes=crashes, rule=terminate))
         assert result.complete
         assert result.blocking is None, f"{participants} participants, {crashes} crashes"
         assert result.violations == ()
@@ -133,7 +134,7 @@ def test_3pc_does_not_block_under_crash_stop_failures_without_partitions() -> No
 
 
 def test_3pc_breaks_atomicity_under_a_partition_one_side_commits_the_other_aborts() -> None:
-    system = build("3pc", 2, partitions=1)
+    system = build("3pc", 2, partitions=1, rule=terminate)
     result = check(system)
     violation = next(v for v in result.violations if v.property == properties.AC1)
     assert violation.path is not None
@@ -145,8 +146,42 @@ def test_3pc_breaks_atomicity_under_a_partition_one_side_commits_the_other_abort
 
 
 def test_3pc_with_arbitrary_timeouts_is_unsafe_even_without_partitions() -> None:
-    result = check(build("3pc", 2, timing="async"))
+    result = check(build("3pc", 2, timing="async", rule=terminate))
     assert properties.AC1 in always_violations(result)
+
+
+def test_3pc_needs_its_termination_rule_and_2pc_refuses_one() -> None:
+    with pytest.raises(ModelError, match="3PC needs its termination rule"):
+        build("3pc", 2)
+    with pytest.raises(ModelError, match="2PC has none"):
+        build("2pc", 2, rule=terminate)
+
+
+def test_the_naive_rule_breaks_agreement_once_everyone_precommitted_and_c_crashed() -> None:
+    from dtcourse.commit.protocols.threepc import naive_rule
+
+    system = build("3pc", 2, crashes=1, rule=naive_rule)
+    result = check(system)
+    assert result.complete and result.blocking is None
+    violation = next(v for v in result.violations if v.property == properties.AC1)
+    assert violation.path is not None
+    crash = [a for a in violation.path.actions if isinstance(a, Crash)]
+    assert [a.node for a in crash] == ["C"]
+    decided = system.trace_of(violation.path).decisions()
+    assert decided["C"] == "commit" and "abort" in decided.values()
+
+
+def test_the_rule_reads_the_states_in_the_exercises_words() -> None:
+    seen: set[str] = set()
+
+    def recording(states):  # type: ignore[no-untyped-def]
+        seen.update(states.values())
+        return terminate(states)
+
+    result = check(build("3pc", 2, crashes=2, rule=recording))
+    assert result.ok and result.blocking is None
+    assert seen and seen <= {"prepared", "precommitted", "committed", "aborted"}
+    assert {"prepared", "precommitted"} <= seen
 
 
 def test_builder_rejects_bad_options() -> None:
@@ -159,7 +194,7 @@ def test_builder_rejects_bad_options() -> None:
     with pytest.raises(ModelError, match="bad protocol option"):
         build("2pc", 2, colour="red")
     with pytest.raises(ModelError, match="interchangeable"):
-        build("3pc", 2, symmetry=True)
+        build("3pc", 2, symmetry=True, rule=terminate)
 
 
 # -- the instructor's reference 2PC: the exercises' answer, never in the student wheel

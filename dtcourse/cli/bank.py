@@ -6,6 +6,7 @@ import argparse
 import json
 
 from dtcourse.cli._db_common import add_site_options, backend_of, workdir_of
+from dtcourse.cli._load import load_function
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,8 +16,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run bank transfers as distributed transactions over several "
         "participants (SQLite files, or PostgreSQL databases with prepared transactions). "
         "With --crash-every K, a child process runs the transfers and is killed with "
-        "SIGKILL once every K transfers; recovery follows each crash. Prints the totals "
-        "before and after, committed, aborted, in-doubt branches resolved and throughput.",
+        "SIGKILL once every K transfers, and after each crash the coordinator recovers "
+        "with your recovery step (--recovery, exercise p2.recovery; none ships). Prints the "
+        "totals before and after, committed, aborted, in-doubt branches resolved and "
+        "throughput.",
+        epilog="Branches an old run left in doubt are rolled back when the bank is made "
+        "afresh. Your step may leave some in doubt: list them with `dtcourse indoubt` and "
+        "decide each by hand with `dtcourse resolve GID --commit|--abort`, which refuses a "
+        "decision that contradicts the coordinator's log.",
     )
     add_site_options(parser, default_backend=None)
     parser.add_argument("--participants", type=int, default=3, metavar="N")
@@ -24,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--transfers", type=int, default=100, metavar="T")
     parser.add_argument("--crash-every", type=int, default=0, metavar="K",
                         help="crash the coordinator's process once every K transfers (0: never)")
+    parser.add_argument("--recovery", metavar="FILE.py:NAME",
+                        help="the coordinator's recovery step, step(log, in_doubt) -> "
+                        "[Resolve, ...], as a function NAME in FILE.py: your answer to "
+                        "exercise p2.recovery (required with --crash-every)")
     parser.add_argument("--seed", type=int, default=0, metavar="S")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
@@ -31,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dtcourse.db.bank import run_bank
+    from dtcourse.errors import DatabaseError
 
+    recovery = None
+    if args.recovery is not None:
+        recovery = load_function(args.recovery, "--recovery", DatabaseError)
     report = run_bank(
         backend_of(args),
         workdir=workdir_of(args),
@@ -41,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         transfers=args.transfers,
         crash_every=args.crash_every,
         seed=args.seed,
+        recovery=recovery,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

@@ -8,6 +8,8 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from dtcourse.cli._load import add_rule_option, rule_of
+
 MODELS = ("tcommit", "twophase", "2pc", "3pc")
 EXIT_INCOMPLETE = 3
 
@@ -21,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "reference protocol (2pc, 3pc) under the given failures, and check the "
             "atomic-commit properties AC1-AC4 and non-blocking. Each protocol runs under its "
             "textbook timing unless told otherwise: 2PC with asynchronous timeouts, 3PC with a "
-            "perfect failure detector."
+            "perfect failure detector. 3PC runs with the termination rule given by --rule: "
+            "your own from exercise p2.threepc, or the reading's deliberately naive one."
         ),
         epilog=(
             "exit status: 0 every property holds and the search was complete; 1 a property is "
@@ -62,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="any",
         help="how participants vote (any: each may also abort on its own; default)",
     )
+    add_rule_option(faults)
     faults.add_argument(
         "--cooperative",
         action="store_true",
@@ -95,6 +99,7 @@ def build_model(args: argparse.Namespace) -> Any:
                 ("--partition", args.partition),
                 ("--async/--perfect", args.timing),
                 ("--cooperative", args.cooperative),
+                ("--rule", args.rule),
             )
             if on
         ]
@@ -106,13 +111,13 @@ def build_model(args: argparse.Namespace) -> Any:
         from dtcourse.commit.specs import build
 
         return build(args.model, args.participants)
-    from dtcourse.commit.protocols import build
+    from dtcourse.commit.protocols import build as build_protocol
 
     if args.crashes < 0:
         raise ModelError(f"--crashes must be 0 or more, got {args.crashes}")
     if args.recover and not args.crashes:
         raise ModelError("--recover needs a crash budget: add e.g. --crashes 1")
-    return build(
+    return build_protocol(
         args.model,
         args.participants,
         votes=args.votes,
@@ -124,6 +129,7 @@ def build_model(args: argparse.Namespace) -> Any:
         timing=args.timing,
         symmetry=args.symmetry,
         cooperative=args.cooperative,
+        rule=rule_of(args, args.model),
     )
 
 

@@ -34,13 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dtcourse.db.base import ResourceManager, Update, total
-from dtcourse.db.coordinator import (
-    Coordinator,
-    DecisionLog,
-    RecoveryStep,
-    crash_points,
-    reference_recovery,
-)
+from dtcourse.db.coordinator import Coordinator, DecisionLog, RecoveryStep, crash_points
 from dtcourse.errors import DatabaseError
 
 BACKENDS: tuple[str, ...] = ("sqlite", "postgres")
@@ -159,15 +153,19 @@ def bank_sites(
 
 
 def create_bank(rms: Sequence[ResourceManager], accounts: int, log: DecisionLog) -> int:
-    """Fresh accounts with ``INITIAL_BALANCE`` each, after recovering what an old run left.
+    """Fresh accounts with ``INITIAL_BALANCE`` each, after discarding what an old run left.
 
-    Returns the number of in-doubt branches that recovery resolved first.
+    Branches an old run left in doubt are rolled back: the accounts are made afresh, so
+    their outcome no longer matters, and their locks must go. Returns how many there were.
     """
-    report = Coordinator(log, rms).recover()
+    coordinator = Coordinator(log, rms)
+    leftovers = coordinator.in_doubt()
+    for branch in leftovers:
+        coordinator.resolve(branch, commit=False)
     for index, rm in enumerate(rms):
         rm.create_bank({a: INITIAL_BALANCE for a in range(accounts) if a % len(rms) == index})
     log.clear()
-    return len(report.actions)
+    return len(leftovers)
 
 
 def default_workdir() -> Path:
@@ -223,8 +221,10 @@ def run_bank(
     transfers: int = 100,
     crash_every: int = 0,
     seed: int = 0,
+    recovery: RecoveryStep | None = None,
 ) -> BankReport:
-    """Run the bank: in this process, or with a crash every ``crash_every`` transfers."""
+    """Run the bank: in this process, or with a crash every ``crash_every`` transfers, each
+    followed by recovery with ``recovery`` (your step from exercise p2.recovery)."""
     if dsns:
         participants = len(dsns)
     check_shape(participants, accounts, transfers)
@@ -232,7 +232,13 @@ def run_bank(
         raise DatabaseError(f"--crash-every must be 0 (no crashes) or more, got {crash_every}")
     workdir.mkdir(parents=True, exist_ok=True)
     if crash_every:
+        if recovery is None:
+            raise DatabaseError(
+                "--crash-every needs the coordinator's recovery step: --recovery FILE.py:NAME, "
+                "your step(log, in_doubt) from exercise p2.recovery"
+            )
         report = torture(
+            recovery,
             backend=backend, transfers=transfers, seed=seed, participants=participants,
             accounts=accounts, batch=crash_every, dsns=dsns, workdir=workdir,
         )
@@ -360,7 +366,7 @@ def _run_child(config: dict, workdir: Path, kill_after: float | None) -> tuple[b
 
 
 def torture(
-    recovery: RecoveryStep = reference_recovery,
+    recovery: RecoveryStep,
     backend: str = "sqlite",
     transfers: int = 200,
     seed: int = 0,
@@ -385,6 +391,9 @@ def torture(
     SQLite sites run in WAL mode with ``synchronous=NORMAL`` by default: a commit then
     survives the death of the process (what the torture does), though not a power cut.
     Pass ``synchronous="FULL"`` to pay an fsync per commit as ``dtcourse bank`` does.
+
+    Branches the step leaves in doubt stay in doubt, for ``dtcourse indoubt`` to show; the
+    next bank made in the same place rolls them back.
     """
     check_shape(participants, accounts, transfers)
     if participants < 2:
@@ -470,7 +479,6 @@ def torture(
                 )
         after = total(rms)
         left = len(coordinator.in_doubt())
-        coordinator.recover()  # leave no locks behind, whatever the step under test did
     return TortureReport(
         backend=backend,
         transfers=counts["transfers"],

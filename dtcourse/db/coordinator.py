@@ -6,11 +6,11 @@ abort writes nothing, because a transaction the log does not mention is aborted 
 presumption. Once every participant has committed, the coordinator forgets the record with
 a lazy (unforced) write.
 
-Recovery is a pure, pluggable step: ``step(log, in_doubt) -> actions``. The coordinator
+Recovery is a pure step passed in: ``step(log, in_doubt) -> actions``. The coordinator
 reads its log (the commit records it has not forgotten), asks every participant for its
 in-doubt branches, calls the step, validates and applies the actions, then forgets the
-records that no participant still needs. ``reference_recovery`` is the textbook rule:
-commit what the log says committed, abort everything else.
+records that no participant still needs. Writing that step is exercise ``p2.recovery``, so
+``recover`` takes it as a required argument and no step ships with the course.
 """
 
 from __future__ import annotations
@@ -23,6 +23,18 @@ from pathlib import Path
 
 from dtcourse.db.base import LockTimeout, ResourceManager, Update, Vote, Xid, check_gtrid
 from dtcourse.errors import DatabaseError
+
+__all__ = [
+    "Coordinator",
+    "DecisionLog",
+    "InDoubt",
+    "LogEntry",
+    "Outcome",
+    "RecoveryReport",
+    "RecoveryStep",
+    "Resolve",
+    "crash_points",
+]
 
 # -- what recovery sees and does ------------------------------------------------------------
 
@@ -54,12 +66,6 @@ class Resolve:
 
 
 RecoveryStep = Callable[[Sequence[LogEntry], Sequence[InDoubt]], Iterable[Resolve]]
-
-
-def reference_recovery(log: Sequence[LogEntry], in_doubt: Sequence[InDoubt]) -> list[Resolve]:
-    """Presumed abort: commit an in-doubt branch iff the log holds its commit record."""
-    committed = {entry.gtrid for entry in log if entry.decision == "commit"}
-    return [Resolve(d.participant, d.gtrid, d.gtrid in committed) for d in in_doubt]
 
 
 @dataclass(frozen=True)
@@ -282,8 +288,13 @@ class Coordinator:
         else:
             self._rm(branch.participant).rollback_prepared(xid)
 
-    def recover(self, step: RecoveryStep = reference_recovery) -> RecoveryReport:
+    def recover(self, step: RecoveryStep) -> RecoveryReport:
         """Resolve every in-doubt branch with ``step`` and forget finished commit records."""
+        if not callable(step):
+            raise DatabaseError(
+                f"recover needs the recovery step, a function step(log, in_doubt) returning "
+                f"Resolve objects (exercise p2.recovery), not {step!r}"
+            )
         log = tuple(self.log.entries())
         known = self._in_doubt_xids()
         waiting = tuple(known)

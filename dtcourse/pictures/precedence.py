@@ -130,7 +130,7 @@ def precedence_figure(
     The per-site panels show why local serializability is not enough: every local graph
     can be acyclic while the global one, their union, has a cycle.
     """
-    from dtcourse.pictures.viz import CourseFigure
+    from dtcourse.pictures.figure import CourseFigure
 
     ops = as_history(history)
     if not ops:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from dtcourse_instructor.reference.p2_recovery import recovery_step
 
 from dtcourse.db import InDoubt, LogEntry, Resolve
 from dtcourse.db.bank import torture
@@ -26,7 +27,7 @@ def do_nothing(log: Sequence[LogEntry], in_doubt: Sequence[InDoubt]) -> list[Res
 
 
 def test_reference_recovery_survives_200_crash_injected_transfers_on_sqlite(tmp_path):
-    report = torture(backend="sqlite", transfers=200, seed=0, workdir=tmp_path)
+    report = torture(recovery_step, backend="sqlite", transfers=200, seed=0, workdir=tmp_path)
     assert report.ok, report.violations
     assert report.transfers >= 200
     assert report.crashes >= 20  # one kill per child batch of at most 8 transfers
@@ -67,6 +68,6 @@ def test_torture_rejects_impossible_shapes(tmp_path):
     from dtcourse.errors import DatabaseError
 
     with pytest.raises(DatabaseError, match="at least 2 participants"):
-        torture(participants=1, workdir=tmp_path)
+        torture(recovery_step, participants=1, workdir=tmp_path)
     with pytest.raises(DatabaseError, match="accounts"):
-        torture(accounts=1, workdir=tmp_path)
+        torture(recovery_step, accounts=1, workdir=tmp_path)

@@ -4,12 +4,12 @@ recovery on a real database, and distributed deadlock detection.
 Every part takes the student's object and optional harder settings (the graded hidden
 tests pass their own); with no settings a part uses the small visible cases the notebook
 describes. Expected answers are never stored here: they come from the reference
-protocols, the model checker, the crash torture and ``dtcourse.lessons.deadlock``.
+protocols and solutions (``dtcourse_instructor.reference``), the model checker and the
+crash torture.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -73,152 +73,64 @@ def coordinator_lossy(cls: type, **settings: Any) -> None:
 # p2.recovery: the coordinator's recovery step on SQLite
 
 
-def _recovery_cases(seed: int, count: int):
-    from dtcourse.db import InDoubt, LogEntry
-
-    rng = random.Random(seed)
-    cases = [
-        ((), ()),
-        ((LogEntry("g1", ("p0", "p1")),), (InDoubt("p1", "g1"),)),
-        ((), (InDoubt("p0", "g2"), InDoubt("p1", "g2"))),
-        ((LogEntry("g3", ("p0", "p1")),), ()),
-    ]
-    for _ in range(count):
-        gtrids = [f"t{rng.randrange(1000)}" for _ in range(rng.randint(1, 5))]
-        log = tuple(LogEntry(g, ("p0", "p1", "p2")) for g in gtrids if rng.random() < 0.5)
-        doubt = tuple(
-            InDoubt(p, g)
-            for g in dict.fromkeys(gtrids)
-            for p in ("p0", "p1", "p2")
-            if rng.random() < 0.5
-        )
-        cases.append((log, doubt))
-    return cases
-
-
 def recovery_rules(step: Callable, *, seed: int = 0, cases: int = 6) -> None:
     """Presumed abort: commit what the log committed, abort the rest, touch nothing else."""
-    from dtcourse.db import Resolve, reference_recovery
+    from dtcourse.runtime.checks.p2_recovery import resolutions
+    from dtcourse_instructor.reference.p2_recovery import cases as recovery_cases
+    from dtcourse_instructor.reference.p2_recovery import recovery_step
 
-    for log, doubt in _recovery_cases(seed, cases):
+    for log, doubt in recovery_cases(seed, cases):
         shown = f"log={list(log)}, in_doubt={list(doubt)}"
-        try:
-            got = list(step(list(log), list(doubt)))
-        except (AssertionError, NotImplementedError):
-            raise
-        except Exception as error:
-            raise AssertionError(
-                f"your step raised {type(error).__name__}: {error} on {shown}"
-            ) from None
-        for action in got:
-            assert isinstance(action, Resolve), f"return Resolve objects, not {action!r}"
-        want = {(a.participant, a.gtrid): a.commit for a in reference_recovery(log, doubt)}
-        have = {(a.participant, a.gtrid): a.commit for a in got}
-        assert len(have) == len(got), f"{shown}: resolve each branch once, got {got}"
-        for key, commit_ in want.items():
-            assert key in have, f"{shown}: branch {key[1]} at {key[0]} is left in doubt"
-            assert have[key] == commit_, f"{shown}: {key[1]} at {key[0]} must be " + (
+        have = resolutions(step, log, doubt)
+        for action in recovery_step(log, doubt):
+            key = (action.participant, action.gtrid)
+            assert have[key] == action.commit, f"{shown}: {key[1]} at {key[0]} must be " + (
                 "committed: the log holds its commit record"
-                if commit_
+                if action.commit
                 else "aborted: no commit record means presumed abort"
             )
-        extra = set(have) - set(want)
-        assert not extra, f"{shown}: resolve only the in-doubt branches given, not {extra}"
 
 
-def recovery_torture(
-    step: Callable, *, seed: int = 1, transfers: int = 8, participants: int = 2, batch: int = 2
-) -> None:
+def recovery_torture(step: Callable, **settings: Any) -> None:
     """Kill a real process running transfers, recover with ``step``, check the bank."""
-    from dtcourse.db.bank import torture
-    from dtcourse.errors import DTCourseError
+    from dtcourse.runtime.checks.p2_recovery import torture
 
-    def guarded(log, in_doubt):
-        try:
-            return list(step(log, in_doubt))
-        except NotImplementedError:
-            raise
-        except Exception as error:
-            raise AssertionError(f"your step raised {type(error).__name__}: {error}") from None
-
-    try:
-        report = torture(
-            guarded, transfers=transfers, seed=seed, participants=participants, batch=batch
-        )
-    except DTCourseError as error:
-        raise AssertionError(f"the crash torture stopped: {error}") from None
-    assert report.ok, f"the crash torture (seed {seed}, {participants} databases) failed:\n{report}"
+    torture(step, **settings)
 
 
 # ---------------------------------------------------------------------------------------
 # p2.deadlock: distributed deadlock detection
 
 
-def _deadlock_verdict(find: Callable, scenario) -> tuple[tuple[str, ...], str] | None:
-    shown = f"local graphs {scenario.local}, start times {scenario.started}"
-    try:
-        got = find({s: list(e) for s, e in scenario.local.items()}, dict(scenario.started))
-    except (AssertionError, NotImplementedError):
-        raise
-    except Exception as error:
-        raise AssertionError(
-            f"find_deadlock raised {type(error).__name__}: {error} on {shown}"
-        ) from None
-    if got is None:
-        return None
-    if hasattr(got, "cycle") and hasattr(got, "victim"):
-        return tuple(got.cycle), got.victim
-    try:
-        cycle, victim = got
-        return tuple(cycle), victim
-    except (TypeError, ValueError):
-        raise AssertionError(
-            f"return a Deadlock(cycle, victim) or None, not {got!r} (on {shown})"
-        ) from None
-
-
-def _scenarios(seed: int, count: int, deadlock: bool, size: int):
-    from dtcourse.lessons.deadlock import random_scenario
-
-    return [
-        random_scenario(seed * 1000 + i, sites=3, transactions=size, waits=size, deadlock=deadlock)
-        for i in range(count)
-    ]
-
-
 def deadlock_none(find: Callable, *, seed: int = 0, count: int = 4, size: int = 6) -> None:
     """No global cycle: report None, even when waits cross sites."""
-    for scenario in _scenarios(seed, count, False, size):
-        got = _deadlock_verdict(find, scenario)
+    from dtcourse.runtime.checks.p2_deadlock import verdict
+    from dtcourse_instructor.reference.p2_deadlock import scenarios
+
+    for scenario in scenarios(seed, count, False, size):
+        got = verdict(find, scenario)
         assert got is None, f"there is no deadlock in {scenario.local}, but you returned {got}"
 
 
 def deadlock_cycle(find: Callable, *, seed: int = 0, count: int = 4, size: int = 6) -> None:
     """A cycle across sites: return a real cycle of the global wait-for graph."""
-    from dtcourse.lessons.deadlock import global_graph, is_cycle
+    from dtcourse.runtime.checks.p2_deadlock import check_cycle, verdict
+    from dtcourse_instructor.reference.p2_deadlock import scenarios
 
-    for scenario in _scenarios(seed + 1, count, True, size):
-        got = _deadlock_verdict(find, scenario)
-        assert got is not None, (
-            f"{scenario.local} has a deadlock across sites, but you returned None: "
-            "combine the sites' edges into one graph first"
-        )
-        graph = global_graph(scenario.local)
-        assert is_cycle(graph, got[0]), (
-            f"{got[0]} is not a cycle of the global wait-for graph of {scenario.local}: each "
-            "transaction must wait for the next, the last for the first"
-        )
+    for scenario in scenarios(seed + 1, count, True, size):
+        check_cycle(scenario, verdict(find, scenario))
 
 
 def deadlock_victim(find: Callable, *, seed: int = 0, count: int = 4, size: int = 6) -> None:
-    """The victim is the youngest transaction of the cycle (the latest start time)."""
-    from dtcourse.lessons.deadlock import choose_victim
+    """The victim of a real cycle is its youngest transaction, as the reference chooses."""
+    from dtcourse.runtime.checks.p2_deadlock import check_cycle, verdict
+    from dtcourse_instructor.reference.p2_deadlock import choose_victim, scenarios
 
-    for scenario in _scenarios(seed + 2, count, True, size):
-        got = _deadlock_verdict(find, scenario)
-        assert got is not None, f"{scenario.local} has a deadlock, but you returned None"
+    for scenario in scenarios(seed + 2, count, True, size):
+        got = verdict(find, scenario)
+        check_cycle(scenario, got)
+        assert got is not None
         cycle, victim = got
-        assert set(cycle) <= set(scenario.started), f"{cycle} names unknown transactions"
         want = choose_victim(cycle, scenario.started)
         assert victim == want, (
             f"for the cycle {cycle} with start times "
