@@ -187,8 +187,11 @@ def build_system(
 
 
 def _made(factory: NodeFactory, setup: Setup) -> list[Node]:
+    """The nodes of ``setup``. A node whose ``on_start`` is still the exercise's stub
+    raises ``NotImplementedError`` here, as itself: the system would report it as a failed
+    handler, and an unfinished exercise is not a wrong one."""
     try:
-        return factory(setup)
+        nodes = factory(setup)
     except (AssertionError, NotImplementedError):
         raise
     except Exception as error:
@@ -196,6 +199,15 @@ def _made(factory: NodeFactory, setup: Setup) -> list[Node]:
             f"creating the nodes raised {type(error).__name__}: {error}; keep the "
             "constructor's signature as given"
         ) from None
+    known = frozenset(str(getattr(node, "name", "")) for node in nodes)
+    for node in nodes:
+        try:
+            node.on_start(Out(str(getattr(node, "name", "")), known))  # pure: nothing kept
+        except NotImplementedError:
+            raise
+        except Exception:  # noqa: BLE001 - the system reports it with the run that led there
+            pass
+    return nodes
 
 
 def exhaustive(
