@@ -85,7 +85,7 @@ resource_list("phase2")
 # (`waiting_on=()`) may fire at any moment, which is how a node models giving up for reasons
 # of its own. With ordinary timeouts (`timing="async"`) any timer may fire at any moment.
 #
-# - `build("2pc", n, ...)` and `build("3pc", n, ...)` make the reference protocols as actor
+# - `build("2pc", n, ...)` and `build("3pc", n, ...)` make the course's protocols as actor
 #   systems, with the faults the checker may inject (`crashes=`, `recover=`, `loss=`,
 #   `partitions=`) and the timing assumption (`timing="async"` or `"perfect"`).
 # - `simulate(system, seed=..., loss=..., faults=[...])` runs one seeded schedule with time
@@ -192,20 +192,18 @@ from dtcourse.pictures.states import state_diagram
 # point** of the distributed transaction. Before it, the transaction can still be aborted;
 # after it, it is committed, whatever crashes follow.
 #
-# **The 2PC of this course.** The reference protocol you will run, and the one you will
-# write, leaves out the ACKs and the end record. A participant that has voted YES and hears
-# nothing asks the coordinator again (a `DecisionRequest`), so the coordinator never needs
-# to know who has heard the decision; the price is that it can never forget a decision,
-# because a participant might still ask. Real systems collect ACKs so that the coordinator
-# can forget and keep its log short. The reference coordinator also forces a *start* record
-# naming the participants before it sends PREPARE, so that after a crash it knows the
-# transaction and whom to tell. The textbook accounting below (and Phase 3's cost table)
-# leaves that record out: it helps recovery but is not needed for safety.
+# **The 2PC of this course.** The protocol the hands-on cells run, `build("2pc", ...)`, is
+# the one drawn above, as R* runs it: ACKs, and a lazy end record once they are all in. The
+# one you will write leaves out the ACKs and the end record. A participant that has voted
+# YES and hears nothing asks the coordinator again (a `DecisionRequest`), so the
+# coordinator never needs to know who has heard the decision; the price is that it can
+# never forget a decision, because a participant might still ask. Real systems collect
+# ACKs so that the coordinator can forget and keep its log short.
 
 # %% [markdown]
 # ### Hands-on: a commit, and a run with crashes and lost messages
 #
-# The model checker explores every run of the reference 2PC with two participants that both
+# The model checker explores every run of the course's 2PC with two participants that both
 # vote yes; it also keeps an example run for each `sometimes` property. Here is the commit:
 
 # %%
@@ -313,8 +311,7 @@ plt.show()
 # receiving COMMIT twice has the same effect as once, because recovery resends it. Second,
 # safety needs no forced write *before* phase 1: if the coordinator crashes before deciding,
 # it has no decision record and simply aborts on restart, which is safe because no
-# participant can have committed. (The course's reference coordinator forces a start record
-# anyway, for the convenience of its recovery, as said above.)
+# participant can have committed.
 
 # %% [markdown]
 # ### Timeouts: what each party may do, and when
@@ -336,10 +333,10 @@ plt.show()
 # committed), the asker can decide. If every participant it can reach is itself uncertain, it
 # learns nothing and must wait.
 #
-# The course's reference 2PC, and the participant you will write, do **not** cooperate: a
-# prepared participant asks only the coordinator. `build("2pc", n, cooperative=True)` adds
-# the cooperative termination protocol: the PREPARE message carries the list of
-# participants, and an uncertain participant also asks its peers. Cooperation shortens
+# The course's 2PC, and the participant you will write, do **not** cooperate: a prepared
+# participant asks only the coordinator. `build("2pc", n, cooperative=True)` adds the
+# cooperative termination protocol: each participant knows the others (the exercise's
+# PREPARE carries their list for this), and an uncertain participant also asks its peers. Cooperation shortens
 # blocking, it does not remove it, as the blocking exercise below shows.
 
 # %% [markdown]
@@ -447,9 +444,9 @@ if blocking_result.blocking is not None:
 # | | | **2n + 1 forced writes** |
 # | coordinator's end record | | +1 lazy write (not counted) |
 #
-# The course's 2PC has no ACKs and forces a start record, so a failure-free commit costs
-# it 3n messages and 2n + 2 forced writes: count them in the metrics plot of the first
-# hands-on run, or simulate `build("2pc", 3, votes="yes")` without faults.
+# The course's 2PC counts exactly this: simulate `build("2pc", 3, votes="yes")` without
+# faults and its metrics show 12 messages, 7 forced writes and one lazy one. The 2PC you
+# will write has no ACKs, so it sends 3n messages.
 #
 # In time: the client can be told "committed" once the coordinator has forced its commit
 # record, which is one round trip (PREPARE out, YES back) plus two forced writes in
@@ -473,9 +470,9 @@ if blocking_result.blocking is not None:
 #
 # Complete the participant class `Participant2PC(name, coordinator, vote)` below (`vote` is
 # `"yes"`, `"no"` or `"any"`; with `"any"` the participant may abort on its own before
-# voting). It talks to the reference coordinator with the message classes of
-# `dtcourse.commit.protocols.twopc`: it receives `Prepare`, `Commit` and `Abort`, and sends
-# `Vote("yes")`, `Vote("no")` and `DecisionRequest()`. Your participant must:
+# voting). It talks to its coordinator in the message classes of `dtcourse.commit.messages`:
+# it receives `Prepare`, `Commit` and `Abort`, and sends `Vote("yes")`, `Vote("no")` and
+# `DecisionRequest()`. Your participant must:
 #
 # - at the start, set a timer (`out.set_timer("prepare", waiting_on=...)`; wait on the
 #   coordinator, or on nobody with `vote == "any"`) and abort unilaterally if it fires
@@ -492,15 +489,21 @@ if blocking_result.blocking is not None:
 #   again); nothing means abort.
 #
 # The state is a frozen dataclass (`PState` below), so the checker can store and compare
-# states. It is graded with the reference coordinator: by the model checker (no failures;
-# one crash) and by seeded random runs with crashes, recovery and lost messages. The hidden
-# tests use more participants and other faults.
+# states; keep in it only what the protocol needs, since the checker must explore every
+# state. `dtcourse.check` pairs your participant with *every legal coordinator* at once: a
+# coordinator that does, in any order, everything 2PC allows (it repeats `Prepare`, commits
+# only after every yes vote, aborts whenever it may, answers a `DecisionRequest` or not).
+# The model checker runs it without failures (once with a participant told to vote no), with
+# one crash, and with a crash and recovery; seeded random runs add lost messages. It also
+# checks the order inside each handler: `Vote("yes")` must come after the forced write,
+# because a crash can strike between the two. The hidden tests also pair your participant
+# with the instructor's coordinator, with more participants and other faults.
 
 # %% dtcourse={"solution": "p2.twopc.participant"}
 from dataclasses import dataclass
 
 from dtcourse.engine.actors import Node
-from dtcourse.commit.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
+from dtcourse.commit.messages import Abort, Commit, DecisionRequest, Prepare, Vote
 
 
 @dataclass(frozen=True)
@@ -619,8 +622,8 @@ grade_part("p2.twopc.participant", "recovery", Participant2PC, participants=3, s
 # ### Exercise `p2.twopc.coordinator`: the 2PC coordinator
 #
 # Complete `Coordinator2PC(name, participants)` below (`participants` is a sequence of
-# names). It talks to the reference participants with the same message classes: it sends
-# `Prepare`, `Commit` and `Abort`, and receives `Vote` and `DecisionRequest`. It must:
+# names). It talks to its participants in the same message classes: it sends `Prepare`,
+# `Commit` and `Abort`, and receives `Vote` and `DecisionRequest`. It must:
 #
 # - at the start, send `Prepare(self.participants)` to every participant
 #   (`out.broadcast(...)`) and set a vote timer (`waiting_on=` the participants);
@@ -633,14 +636,19 @@ grade_part("p2.twopc.participant", "recovery", Participant2PC, participants=3, s
 # - `on_recover(log)`: a decision in the log is announced again and sent to everyone; no
 #   decision means abort (logged, announced, sent).
 #
-# It is graded with the reference participants, by the model checker and by seeded random
-# runs with crashes, recovery and lost messages.
+# `dtcourse.check` pairs your coordinator with *every legal participant* at once:
+# participants that vote yes or no or never, abort on their own before voting, repeat their
+# vote, and ask for the decision again and again. The model checker runs it without
+# failures, with a participant crash, and with your coordinator crashing and recovering;
+# seeded random runs add lost messages. `Commit` must leave only after the forced commit
+# record, within a handler too. The hidden tests also pair it with the instructor's
+# participants, in larger systems.
 
 # %% dtcourse={"solution": "p2.twopc.coordinator"}
 from dataclasses import dataclass, replace
 
 from dtcourse.engine.actors import Node
-from dtcourse.commit.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
+from dtcourse.commit.messages import Abort, Commit, DecisionRequest, Prepare, Vote
 
 
 @dataclass(frozen=True)
@@ -754,7 +762,7 @@ grade_part("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed
 # %% [markdown]
 # ### Exercise `p2.blocking`: find the blocking scenario and explain it
 #
-# Run the model checker on the reference 2PC with **two** participants that vote yes, one
+# Run the model checker on the course's 2PC with **two** participants that vote yes, one
 # crash, and a perfect failure detector:
 # `build("2pc", 2, votes="yes", crashes=1, timing="perfect")`. Its result's `blocking`
 # field is the shortest run that ends in a blocked state; draw it with
@@ -776,7 +784,7 @@ grade_part("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed
 # A remark on what you will find. The shortest blocking run has one participant prepared
 # and the other still *working*: a run the cooperative termination protocol above would
 # resolve, since the prepared participant could ask its peer, learn that it has not voted,
-# and abort with it. It blocks here because the reference 2PC does not cooperate. As a
+# and abort with it. It blocks here because the course's 2PC does not cooperate. As a
 # follow-up (not graded), build the same system with `cooperative=True` and look at its
 # shortest blocking run: now every participant is prepared before the coordinator
 # crashes, which is the scenario of the reading, and no amount of asking peers helps.
@@ -922,10 +930,11 @@ check_part("p2.blocking", "participants", blocking_answer)
 # the coordinator commit and send COMMIT in phase 3. In the failure-free case 3PC adds one
 # round trip (PRE-COMMIT and its ACK) per participant, and one extra round trip of latency
 # on the commit path [Skeen 1981; Bernstein et al. 1987, ch. 7]. Count messages with one
-# convention on both sides: without acknowledgements of the final decision (as in this
-# course's reference protocols) 3PC sends **5** messages per participant (VOTE-REQ, vote,
-# PRE-COMMIT, ACK, COMMIT) against 2PC's **3**; if both acknowledge the decision, as
-# textbook 2PC does, it is **6** against **4**. "Five instead of four" mixes the two.
+# convention on both sides: without acknowledgements of the final decision (as in the
+# course's 3PC and the 2PC you write) 3PC sends **5** messages per participant (VOTE-REQ,
+# vote, PRE-COMMIT, ACK, COMMIT) against 2PC's **3**; if both acknowledge the decision, as
+# textbook 2PC and the course's `build("2pc")` do, it is **6** against **4**. "Five
+# instead of four" mixes the two.
 #
 # #### Timeouts
 #

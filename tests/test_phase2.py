@@ -14,22 +14,29 @@ import pytest
 from dtcourse_instructor.authoring import convert, write_notebook
 from dtcourse_instructor.grader import grade_part as verify
 from dtcourse_instructor.grader import registry
+from dtcourse_instructor.reference import p2_twopc_coordinator as RC
+from dtcourse_instructor.reference import p2_twopc_participant as RP
 from dtcourse_instructor.reference.p2_deadlock import find_deadlock
 from dtcourse_instructor.reference.p2_recovery import recovery_step
 from dtcourse_instructor.reference.p2_threepc import terminate
 
+from dtcourse.commit.environments import CoordinatorEnvironment, ParticipantEnvironment
+from dtcourse.commit.messages import Abort, Commit, DecisionRequest, Prepare, Vote
 from dtcourse.commit.protocols import build
-from dtcourse.commit.protocols import twopc as T
 from dtcourse.db import Resolve
+from dtcourse.engine.actors import Node
 from dtcourse.runtime.checks import check_part
 from dtcourse.runtime.checks import registry as visible_registry
 from dtcourse.runtime.syllabus import load_syllabus
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASE = "phase2_core_concepts"
+PARTICIPANT_PARTS = ["failure_free", "timeouts", "recovery"]
+COORDINATOR_PARTS = ["failure_free", "timeouts", "recovery", "lossy"]
 
 
 def _passes(exercise: str, obj: object) -> list[str]:
+    """The hidden parts (the grader's, with their default settings) that ``obj`` passes."""
     passed = []
     for name, _ in registry()[exercise].parts:
         try:
@@ -40,51 +47,301 @@ def _passes(exercise: str, obj: object) -> list[str]:
     return passed
 
 
+def _visible(exercise: str, obj: object) -> list[str]:
+    """The visible parts (the student's checks) that ``obj`` passes."""
+    passed = []
+    for name, _ in visible_registry()[exercise].parts:
+        try:
+            check_part(exercise, name, obj)
+        except (AssertionError, NotImplementedError):
+            continue
+        passed.append(name)
+    return passed
+
+
 def test_reference_nodes_pass_every_part() -> None:
-    assert _passes("p2.twopc.participant", T.Participant) == [
-        "failure_free",
-        "timeouts",
-        "recovery",
-    ]
-    assert len(_passes("p2.twopc.coordinator", T.Coordinator)) == 4
+    assert _passes("p2.twopc.participant", RP.Participant) == PARTICIPANT_PARTS
+    assert _passes("p2.twopc.coordinator", RC.Coordinator) == COORDINATOR_PARTS
+    assert _visible("p2.twopc.participant", RP.Participant) == PARTICIPANT_PARTS
+    assert _visible("p2.twopc.coordinator", RC.Coordinator) == COORDINATOR_PARTS
 
 
-class _LazyYes(T.Participant):
+# -- a correct solution written differently: plain string states, other records ----------------
+
+
+class _OtherParticipant(Node):
+    """Correct, but nothing like the reference: string states, tuple records, no peers."""
+
+    def __init__(self, name, coordinator, vote="yes"):
+        super().__init__(name)
+        self.coordinator, self.choice = coordinator, vote
+
+    def on_start(self, out):
+        out.set_timer("t", waiting_on=() if self.choice == "any" else (self.coordinator,))
+        return "init"
+
+    def on_message(self, state, src, msg, out):
+        match msg, state:
+            case Prepare(), "init" if self.choice == "no":
+                out.cancel_timer("t")
+                out.vote("no")
+                out.decide("abort")
+                out.send(src, Vote("no"))
+                return "aborted"
+            case Prepare(), "init":
+                out.cancel_timer("t")
+                out.log(("ready", self.name), force=True)
+                out.vote("yes")
+                out.send(src, Vote("yes"))
+                out.set_timer("t", waiting_on=(self.coordinator,))
+                return "ready"
+            case Prepare(), "ready":
+                out.send(src, Vote("yes"))
+            case Prepare(), "aborted":
+                out.send(src, Vote("no"))
+            case Commit(), "ready":
+                out.log(("done", "commit"), force=True)
+                out.decide("commit")
+                out.cancel_timer("t")
+                return "committed"
+            case Abort(), "ready" | "init":
+                out.log(("done", "abort"), force=state == "ready")
+                out.decide("abort")
+                out.cancel_timer("t")
+                return "aborted"
+        return state
+
+    def on_timeout(self, state, timer, out):
+        if state == "init":
+            out.decide("abort")
+            return "aborted"
+        if state == "ready":
+            out.send(self.coordinator, DecisionRequest())
+            out.set_timer("t", waiting_on=(self.coordinator,))
+        return state
+
+    def on_recover(self, log, out):
+        done = [r[1] for r in log if r[0] == "done"]
+        if done:
+            out.decide(done[0])
+            return "committed" if done[0] == "commit" else "aborted"
+        if any(r[0] == "ready" for r in log):
+            out.send(self.coordinator, DecisionRequest())
+            out.set_timer("t", waiting_on=(self.coordinator,))
+            return "ready"
+        out.decide("abort")
+        return "aborted"
+
+
+class _OtherCoordinator(Node):
+    """Correct, but nothing like the reference: no start record, a tuple state."""
+
+    def __init__(self, name, participants):
+        super().__init__(name)
+        self.participants = tuple(sorted(participants))
+
+    def on_start(self, out):
+        for p in self.participants:
+            out.send(p, Prepare(frozenset(self.participants)))
+        out.set_timer("wait", waiting_on=self.participants)
+        return ("voting", frozenset())
+
+    def on_message(self, state, src, msg, out):
+        phase, yes = state
+        if isinstance(msg, Vote) and phase == "voting":
+            if msg.vote != "yes":
+                return self._end("abort", out)
+            yes = yes | {src}
+            return self._end("commit", out) if len(yes) == len(self.participants) else (phase, yes)
+        if isinstance(msg, DecisionRequest) and phase != "voting":
+            out.send(src, Commit() if phase == "commit" else Abort())
+        return state
+
+    def on_timeout(self, state, timer, out):
+        return self._end("abort", out) if state[0] == "voting" else state
+
+    def _end(self, value, out):
+        out.log(("outcome", value), force=True)
+        out.decide(value)
+        out.cancel_timer("wait")
+        for p in self.participants:
+            out.send(p, Commit() if value == "commit" else Abort())
+        return (value, frozenset())
+
+    def on_recover(self, log, out):
+        outcome = next((r[1] for r in log if r[0] == "outcome"), None)
+        if outcome is None:
+            return self._end("abort", out)
+        out.decide(outcome)
+        for p in self.participants:
+            out.send(p, Commit() if outcome == "commit" else Abort())
+        return (outcome, frozenset())
+
+
+def test_correct_solutions_written_differently_pass_visible_and_hidden_checks() -> None:
+    assert _visible("p2.twopc.participant", _OtherParticipant) == PARTICIPANT_PARTS
+    assert _visible("p2.twopc.coordinator", _OtherCoordinator) == COORDINATOR_PARTS
+    assert _passes("p2.twopc.participant", _OtherParticipant) == PARTICIPANT_PARTS
+    assert _passes("p2.twopc.coordinator", _OtherCoordinator) == COORDINATOR_PARTS
+
+
+# -- wrong participants and coordinators ------------------------------------------------------
+
+
+class _LazyYes(RP.Participant):
     """Votes yes without forcing its prepared record."""
 
     def on_message(self, state, src, msg, out):
-        if isinstance(msg, T.Prepare) and state.phase == "working" and self.vote != "no":
+        if isinstance(msg, Prepare) and state.phase == "working" and self.vote != "no":
             out.cancel_timer("prepare")
             out.log(("prepared", msg.participants), force=False)
             out.vote("yes")
-            out.send(src, T.Vote("yes"))
+            out.send(src, Vote("yes"))
             out.set_timer("decision", waiting_on=(self.coordinator,))
-            return T.ParticipantState("prepared", msg.participants - {self.name})
+            return RP.ParticipantState("prepared", msg.participants - {self.name})
         return super().on_message(state, src, msg, out)
 
 
-class _Forgetful(T.Participant):
+class _SendsBeforeForcing(RP.Participant):
+    """Forces its prepared record, but after sending the vote: a crash in between loses it."""
+
+    def on_message(self, state, src, msg, out):
+        if isinstance(msg, Prepare) and state.phase == "working" and self.vote != "no":
+            out.cancel_timer("prepare")
+            out.vote("yes")
+            out.send(src, Vote("yes"))
+            out.log(("prepared", msg.participants), force=True)
+            out.set_timer("decision", waiting_on=(self.coordinator,))
+            return RP.ParticipantState("prepared", msg.participants - {self.name})
+        return super().on_message(state, src, msg, out)
+
+
+class _Forgetful(RP.Participant):
     """Aborts after a crash even when it had voted yes."""
 
     def on_recover(self, log, out):
         return self.abort_alone(out)
 
 
-class _NoVoteTimeout(T.Coordinator):
+class _IgnoresNo(RP.Participant):
+    """Told to vote no, it votes yes anyway."""
+
+    def __init__(self, name, coordinator, vote="yes"):
+        super().__init__(name, coordinator, "yes" if vote == "no" else vote)
+
+
+class _SilentNo(RP.Participant):
+    """Told to vote no, it aborts without voting: the no path never runs."""
+
+    def on_message(self, state, src, msg, out):
+        if isinstance(msg, Prepare) and self.vote == "no" and state.phase == "working":
+            out.cancel_timer("prepare")
+            out.decide("abort")
+            return RP.ParticipantState("abort")
+        return super().on_message(state, src, msg, out)
+
+
+class _NoPrepareTimer(RP.Participant):
+    """Waits for Prepare forever."""
+
     def on_start(self, out):
-        out.log(("start", self.participants), force=True)
-        out.broadcast(self.participants, T.Prepare(self.participants))
-        return T.CoordinatorState("collecting")
+        return RP.ParticipantState("working")
 
 
-class _AbortsOnRecovery(T.Coordinator):
-    def on_recover(self, log, out):
-        return self.decide(T.CoordinatorState("collecting"), "abort", out)
+class _CountsRequests(RP.Participant):
+    """Remembers every decision request it made: a state without bound."""
+
+    def on_timeout(self, state, timer, out):
+        after = super().on_timeout(state, timer, out)
+        if timer == "decision" and state.phase == "prepared":
+            return replace(after, peers=after.peers | {f"request {len(after.peers)}"})
+        return after
+
+
+def test_visible_participant_checks_reject_each_known_wrong_participant() -> None:
+    assert _visible("p2.twopc.participant", _LazyYes) == []
+    assert _visible("p2.twopc.participant", _SendsBeforeForcing) == []
+    assert _visible("p2.twopc.participant", _Forgetful) == ["failure_free", "timeouts"]
+    assert _visible("p2.twopc.participant", _IgnoresNo) == ["timeouts", "recovery"]
+    assert _visible("p2.twopc.participant", _SilentNo) == ["timeouts", "recovery"]
+    assert _visible("p2.twopc.participant", _NoPrepareTimer) == ["recovery"]
+    assert _visible("p2.twopc.participant", _CountsRequests) == ["failure_free"]
+
+
+def test_messages_name_what_is_wrong() -> None:
+    with pytest.raises(AssertionError, match=r"Vote\('yes'\) is sent only after the prepared"):
+        check_part("p2.twopc.participant", "failure_free", _SendsBeforeForcing)
+    with pytest.raises(AssertionError, match="vote='no' never votes yes"):
+        check_part("p2.twopc.participant", "failure_free", _IgnoresNo)
+    with pytest.raises(AssertionError, match=r"vote='no' votes no \(out.vote\('no'\)\)"):
+        check_part("p2.twopc.participant", "failure_free", _SilentNo)
+    with pytest.raises(AssertionError, match="state space grew past 20,000 states"):
+        check_part("p2.twopc.participant", "timeouts", _CountsRequests)
 
 
 def test_broken_participants_get_partial_credit() -> None:
     assert _passes("p2.twopc.participant", _LazyYes) == []
+    assert _passes("p2.twopc.participant", _SendsBeforeForcing) == []
     assert _passes("p2.twopc.participant", _Forgetful) == ["failure_free", "timeouts"]
+    assert _passes("p2.twopc.participant", _IgnoresNo) == ["timeouts", "recovery"]
+    assert _passes("p2.twopc.participant", _SilentNo) == ["timeouts", "recovery"]
+    assert _passes("p2.twopc.participant", _NoPrepareTimer) == ["recovery"]
+    assert _passes("p2.twopc.participant", _CountsRequests) == ["failure_free"]
+
+
+class _NoVoteTimeout(RC.Coordinator):
+    def on_start(self, out):
+        out.log(("start", self.participants), force=True)
+        out.broadcast(self.participants, Prepare(self.participants))
+        return RC.CoordinatorState("collecting")
+
+
+class _AbortsOnRecovery(RC.Coordinator):
+    def on_recover(self, log, out):
+        return self.decide(RC.CoordinatorState("collecting"), "abort", out)
+
+
+class _StartsAfresh(RC.Coordinator):
+    """Recovers by starting over, as if it had never decided."""
+
+    def on_recover(self, log, out):
+        return self.on_start(out)
+
+
+class _SendsCommitBeforeForcing(RC.Coordinator):
+    def decide(self, state, decision, out):
+        out.decide(decision)
+        out.cancel_timer("votes")
+        out.broadcast(self.participants, Commit() if decision == "commit" else Abort())
+        out.log(decision, force=True)
+        return replace(state, phase=decision)
+
+
+class _NeverAnswers(RC.Coordinator):
+    def on_message(self, state, src, msg, out):
+        if isinstance(msg, DecisionRequest):
+            return state
+        return super().on_message(state, src, msg, out)
+
+
+class _CommitsOnFirstYes(RC.Coordinator):
+    def on_message(self, state, src, msg, out):
+        if isinstance(msg, Vote) and msg.vote == "yes" and state.phase == "collecting":
+            return self.decide(state, "commit", out)
+        return super().on_message(state, src, msg, out)
+
+
+def test_visible_coordinator_checks_reject_each_known_wrong_coordinator() -> None:
+    assert _visible("p2.twopc.coordinator", _NoVoteTimeout) == ["failure_free", "recovery"]
+    assert _visible("p2.twopc.coordinator", _AbortsOnRecovery) == ["failure_free", "timeouts"]
+    assert _visible("p2.twopc.coordinator", _StartsAfresh) == ["failure_free", "timeouts", "lossy"]
+    assert _visible("p2.twopc.coordinator", _SendsCommitBeforeForcing) == ["lossy"]
+    assert _visible("p2.twopc.coordinator", _NeverAnswers) == [
+        "failure_free",
+        "timeouts",
+        "recovery",
+    ]
+    assert _visible("p2.twopc.coordinator", _CommitsOnFirstYes) == []
 
 
 def test_broken_coordinators_get_partial_credit() -> None:
@@ -92,9 +349,33 @@ def test_broken_coordinators_get_partial_credit() -> None:
     # coordinator, and every participant that voted yes, waiting forever once repaired.
     assert _passes("p2.twopc.coordinator", _NoVoteTimeout) == ["failure_free"]
     assert _passes("p2.twopc.coordinator", _AbortsOnRecovery) == ["failure_free", "timeouts"]
+    assert _passes("p2.twopc.coordinator", _StartsAfresh) == ["failure_free", "timeouts"]
+    assert _passes("p2.twopc.coordinator", _SendsCommitBeforeForcing) == ["lossy"]
+    assert _passes("p2.twopc.coordinator", _NeverAnswers) == ["failure_free", "timeouts"]
 
 
-class _RaisesOnRecovery(T.Participant):
+def test_the_environments_answer_neither_exercise() -> None:
+    # Each environment plugged in as the node it stands in for fails that exercise's
+    # check: it keeps no log, sets no timeout of its own and has no recovery.
+    coordinator, participant = "p2.twopc.coordinator", "p2.twopc.participant"
+    with pytest.raises(AssertionError, match="commit decision is forced before it is sent"):
+        check_part(coordinator, "failure_free", CoordinatorEnvironment)
+    with pytest.raises(AssertionError, match="AC"):
+        check_part(coordinator, "recovery", CoordinatorEnvironment)
+    with pytest.raises(AssertionError, match="prepared record is forced before voting yes"):
+        check_part(participant, "failure_free", ParticipantEnvironment)
+    with pytest.raises(AssertionError, match="AC"):
+        check_part(participant, "recovery", ParticipantEnvironment)
+    # Plugged in the wrong way round they fail from the first part on.
+    for exercise, environment in (
+        (participant, CoordinatorEnvironment),
+        (coordinator, ParticipantEnvironment),
+    ):
+        with pytest.raises(AssertionError):
+            check_part(exercise, "failure_free", environment)
+
+
+class _RaisesOnRecovery(RP.Participant):
     def on_recover(self, log, out):
         raise KeyError("prepared")
 
@@ -105,7 +386,7 @@ def test_a_failing_handler_is_reported_with_its_run() -> None:
         verify("p2.twopc.participant", "recovery", _RaisesOnRecovery)
     message = str(caught.value)
     assert "on_recover on recovery: raised KeyError" in message
-    assert "The run so far" in message and "P2 CRASHES" in message
+    assert "CRASHES" in message
 
 
 def _blocking_answer() -> dict:
@@ -128,7 +409,7 @@ def test_blocking_answers_are_judged_against_the_run() -> None:
     wrong = {**answer, "failed": "P1", "participants": {"P1": "working", "P2": "prepared"}}
     assert _passes("p2.blocking", wrong) == ["found", "votes"]
     with pytest.raises(AssertionError, match="does not replay"):
-        verify("p2.blocking", "found", answer, participants=3)
+        verify("p2.blocking", "found", answer, crashes=0)  # a run of another system
 
 
 def _partition_answer(rule=terminate) -> dict:
@@ -215,18 +496,6 @@ def test_deadlock_parts() -> None:
 
 
 # -- the visible checks: no answer inside, right from wrong all the same ---------------------
-
-
-def _visible(exercise: str, obj: object) -> list[str]:
-    """The visible parts ``obj`` passes, in order."""
-    passed = []
-    for name, _ in visible_registry()[exercise].parts:
-        try:
-            check_part(exercise, name, obj)
-        except AssertionError:
-            continue
-        passed.append(name)
-    return passed
 
 
 def _textbook_in_another_order(states):
@@ -454,3 +723,48 @@ def test_nbgrader_round_trip(tmp_path: Path) -> None:
     for feedback in (tmp_path / "feedback").rglob("*.html"):
         text = feedback.read_text()
         assert "seed=43" not in text and "BEGIN HIDDEN TESTS" not in text
+
+
+def _public_objects(package: str) -> dict[str, object]:
+    """Every public class and function defined in the modules of ``package``."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    root = importlib.import_module(package)
+    modules = [root]
+    for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+        modules.append(importlib.import_module(info.name))
+    found: dict[str, object] = {}
+    for module in modules:
+        for name, obj in vars(module).items():
+            if name.startswith("_") or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            if getattr(obj, "__module__", None) == module.__name__:
+                found[f"{module.__name__}.{name}"] = obj
+    return found
+
+
+def test_no_public_object_of_the_package_answers_the_2pc_exercises() -> None:
+    """The answer search for these exercises: every public class and function of the commit
+    layer, the engine and the checks, plugged into each visible check, passes none."""
+    candidates = {
+        **_public_objects("dtcourse.commit"),
+        **_public_objects("dtcourse.engine"),
+        **_public_objects("dtcourse.runtime.checks"),
+    }
+    assert "dtcourse.commit.protocols.twopc.Participant" in candidates
+    assert "dtcourse.commit.environments.CoordinatorEnvironment" in candidates
+    answers = []
+    for exercise in ("p2.twopc.participant", "p2.twopc.coordinator", "p2.blocking"):
+        parts = [name for name, _ in visible_registry()[exercise].parts]
+        for label, obj in candidates.items():
+            for part in parts:
+                try:
+                    check_part(exercise, part, obj)
+                except Exception:  # noqa: BLE001 - any failure means "not an answer"
+                    break
+            else:
+                answers.append(f"{label} answers {exercise}")
+    print(f"tried {len(candidates)} objects on 3 exercises")
+    assert answers == []

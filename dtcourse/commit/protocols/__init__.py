@@ -1,8 +1,11 @@
-"""Reference commit protocols as actor systems, each under explicit assumptions.
+"""The course's commit protocols as actor systems, each under explicit assumptions.
 
 ``build(name, participants, ...)`` makes the actor system for ``"2pc"`` or ``"3pc"`` with
 the atomic-commit properties attached. Each protocol runs under its textbook timing unless
 told otherwise: 2PC with asynchronous timeouts, 3PC with a perfect failure detector.
+``"2pc"`` is the presumed-nothing protocol of R*, with acknowledgements (``twopc``); it is
+not the answer to the 2PC exercises, which speak the messages of ``dtcourse.commit.messages``
+and leave acknowledgements out.
 3PC needs ``rule=``, its termination rule (exercise ``p2.threepc``; no correct one ships).
 """
 

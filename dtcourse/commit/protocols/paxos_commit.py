@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dtcourse.commit.protocols.twopc import Abort, Commit  # the same decision messages as 2PC
+from dtcourse.commit.messages import Abort, Commit  # the same decision messages as 2PC
 from dtcourse.engine.actors import Node, Out
 from dtcourse.errors import ModelError
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dtcourse.commit.protocols.twopc import (
+from dtcourse.commit.messages import (
     Abort,
     Commit,
     DecisionRequest,

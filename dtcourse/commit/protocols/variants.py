@@ -1,9 +1,9 @@
 """Two-phase commit as R* runs it, under the presumptions that are no exercise's answer.
 
-The reference 2PC in ``twopc`` keeps state spaces small (no acknowledgements, no end
-record); these nodes instead follow the protocol rules of Mohan, Lindsay and Obermarck
-(1986) closely enough that counting their messages and log writes gives the published
-costs. One coordinator and one participant class cover two presumptions:
+These nodes follow the protocol rules of Mohan, Lindsay and Obermarck (1986) closely
+enough that counting their messages and log writes gives the published costs (the
+course's demonstration 2PC, ``twopc``, is their presumed-nothing pair). One coordinator
+and one participant class cover two presumptions:
 
 * **presumed nothing**: every decision is forced everywhere and acknowledged; the
   coordinator forgets (lazy *end* record) once all acknowledgements are in;
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dtcourse.commit.protocols.twopc import Abort, Commit, decision_message  # as in 2PC
+from dtcourse.commit.messages import Abort, Commit, decision_message  # as in 2PC
 from dtcourse.engine.actors import Node, Out
 from dtcourse.errors import ModelError
 
