@@ -1,14 +1,15 @@
-"""Hidden-test messages say what is wrong and what to do (deadlock victim, presumed abort)."""
+"""Check messages say what is wrong and what to do (deadlock victim, presumed abort)."""
 
 from __future__ import annotations
 
 import pytest
 from dtcourse_instructor.grader.phase2 import deadlock_victim
-from dtcourse_instructor.grader.phase3 import _pa_classes
+from dtcourse_instructor.reference.p2_deadlock import find_cycle
 
 from dtcourse.commit.protocols import variants
 from dtcourse.engine.actors import Node
-from dtcourse.lessons.deadlock import find_cycle, global_graph
+from dtcourse.lessons.deadlock import global_graph
+from dtcourse.runtime.checks.p3_presumed_abort import _classes
 
 
 def victim_outside_the_cycle(local, started):
@@ -36,7 +37,7 @@ class OwnParticipant(Node):
 
 def test_a_presumed_abort_class_built_on_the_package_says_why_and_what_to_do():
     with pytest.raises(AssertionError) as caught:
-        _pa_classes((BorrowedCoordinator, OwnParticipant))
+        _classes((BorrowedCoordinator, OwnParticipant))
     message = str(caught.value)
     assert "answers nothing" not in message
     assert "subclasses dtcourse.commit.protocols.variants.Coordinator" in message

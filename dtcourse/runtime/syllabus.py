@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from dtcourse.errors import SyllabusError
 
@@ -339,8 +339,7 @@ class _Table:
             name, list, f"an array of tables ([[{name}]])", _REQUIRED if required else []
         )
         return [
-            _Table(self.path, f"{label} #{index + 1}", value)
-            for index, value in enumerate(values)
+            _Table(self.path, f"{label} #{index + 1}", value) for index, value in enumerate(values)
         ]
 
     def identify(self, kind: str) -> _Table:
@@ -358,8 +357,14 @@ def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _type_name(value: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-             list: "a list", dict: "a table"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "a table",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -466,9 +471,7 @@ class _Parser:
             phase_id = known_phase(table, "phase")
             resource_id = table.text("resource")
             if resource_id not in by_id:
-                raise table.field_error(
-                    "resource", f"names unknown resource {resource_id!r}"
-                )
+                raise table.field_error("resource", f"names unknown resource {resource_id!r}")
             if by_id[resource_id].phase != phase_id:
                 raise table.field_error(
                     "phase",
@@ -526,9 +529,14 @@ class _Parser:
                 raise table.field_error("kind", f"must be one of {CHECKLIST_KINDS}, not {kind!r}")
             phase = known_phase(table, "phase") if kind == "phase" else None
             if kind == "supplementary" and "phase" in table.data:
-                raise table.field_error("phase", "is only allowed for kind = \"phase\"")
+                raise table.field_error("phase", 'is only allowed for kind = "phase"')
             checklist.append(
-                ChecklistItem(id=check_id, text=table.text("text"), kind=kind, phase=phase)
+                ChecklistItem(
+                    id=check_id,
+                    text=table.text("text"),
+                    kind=cast(ChecklistKind, kind),
+                    phase=phase,
+                )
             )
 
         phases = tuple(

@@ -187,7 +187,7 @@ class Coordinator(Node):
     def on_recover(self, log: tuple[object, ...], out: Out) -> CoordinatorState:
         decision = next((r for r in log if r in DECIDED), None)
         if decision is not None:
-            out.decide(decision)  # type: ignore[arg-type]
+            out.decide(decision)
             return CoordinatorState(decision)  # type: ignore[arg-type]
         # The participants may have terminated without us: ask, never presume.
         out.broadcast(self.participants, DecisionRequest())

@@ -65,8 +65,10 @@ def _classes(classes: Any) -> tuple[type, type]:
                 if issubclass(cls, theirs)
                 else f"takes {', '.join(borrowed)} from dtcourse.commit.protocols"
             )
-            + ", the package's own R* nodes, so it shows nothing of yours: write the "
-            "handlers yourself, starting from the presumed-nothing code above"
+            + ": the check would then judge the course's own protocol code, not yours, so "
+            f"it is refused. Make {cls.__name__} a plain dtcourse.engine.actors.Node subclass "
+            f"and write the handlers yourself ({', '.join(HANDLERS)}), starting from the "
+            "presumed-nothing code above"
         )
     return coordinator, participant
 
