@@ -108,6 +108,7 @@ def test_mangled_submissions_are_graded_or_reported_and_never_stop_the_others(co
     }
     for student, change in cases.items():
         _submit(course, student, change)
+    before = set(leftover_folders(Path(tempfile.gettempdir())))
     report = grade(course, ["a1"], report=print)
     printed, errors = capfd.readouterr()  # the kernels' own output too
     scores: dict[str, float] = {}
@@ -129,8 +130,9 @@ def test_mangled_submissions_are_graded_or_reported_and_never_stop_the_others(co
     # Only the tool's progress: no kernel warns about TCP (or anything else) on the terminal.
     assert errors == "", errors
     assert all(line.startswith("[") for line in printed.splitlines()), printed
-    # No scratch folder outlives its submission, not even the one whose kernel died.
-    assert leftover_folders(Path(tempfile.gettempdir())) == []
+    # No scratch folder outlives its submission, not even the one whose kernel died (other
+    # tests' session-long folders, such as a shared PostgreSQL cluster, may exist already).
+    assert set(leftover_folders(Path(tempfile.gettempdir()))) <= before
 
 
 def test_grading_with_no_submissions_says_where_they_go(tmp_path):
@@ -152,6 +154,7 @@ def test_grading_a_fresh_clone_records_the_gradebook_from_source_and_says_so(cou
         shutil.copytree(course / folder, clone / folder)
     release = _path(clone, "release", None).read_bytes()
     _submit(clone, "bob", lambda notebook: None)
+    before = set(leftover_folders(Path(tempfile.gettempdir())))
     lines: list[str] = []
     report = grade(clone, ["a1"], report=lines.append)
     assert report.problems == []
@@ -161,7 +164,7 @@ def test_grading_a_fresh_clone_records_the_gradebook_from_source_and_says_so(cou
         for line in lines
     ), lines
     assert _path(clone, "release", None).read_bytes() == release
-    assert leftover_folders(Path(tempfile.gettempdir())) == []
+    assert set(leftover_folders(Path(tempfile.gettempdir()))) <= before
     # The second time the gradebook has it: nothing is recorded again.
     lines.clear()
     grade(clone, ["a1"], report=lines.append)

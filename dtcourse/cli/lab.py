@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     command = jupyter_command(workspace, args.port, args.no_browser)
     env = student_lab_environment(workspace)
     if args.dry_run:
-        print(f"would run: JUPYTER_CONFIG_PATH={env['JUPYTER_CONFIG_PATH']} {shlex.join(command)}")
+        print(f"would run: {shlex.join(command)}")
+        print(f"  with JUPYTER_CONFIG_PATH={env['JUPYTER_CONFIG_PATH']} (hides instructor tools)")
         return 0
     if importlib.util.find_spec("jupyterlab") is None:
         raise DTCourseError(

@@ -259,7 +259,9 @@ def start_cluster(
                      "-o", options, "-w", "-t", "60", "start")
         return cluster
     except BaseException:
-        cluster.stop(wait_for_server=2.0 if starting else 0.0)
+        # A loaded machine may take seconds to write postmaster.pid: wait for it generously,
+        # since a server whose folder is deleted before it is stopped runs on unowned.
+        cluster.stop(wait_for_server=15.0 if starting else 0.0)
         raise
 
 
