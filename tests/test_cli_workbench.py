@@ -37,6 +37,44 @@ def test_check_3pc_partition_reports_the_violation_with_its_trace(
     assert decisions == {"commit", "abort"}
 
 
+def test_check_stops_at_the_first_violation_unless_all(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, first = run_json(capsys, "check", "3pc", "-n", "2", "--partition")
+    assert code == 1 and first["stopped_by"] == "violation" and first["complete"] is False
+    assert [v["kind"] for v in first["violations"]] == ["always"]
+    code, every = run_json(capsys, "check", "3pc", "-n", "2", "--partition", "--all")
+    assert code == 1 and every["complete"] is True and every["stopped_by"] is None
+    assert {v["kind"] for v in every["violations"]} == {"always", "blocking"}
+    assert every["distinct"] > first["distinct"]
+
+
+def test_check_text_says_how_to_search_on(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "3pc", "-n", "2", "--partition"])
+    captured = capsys.readouterr()
+    assert code == 1 and "--all keeps searching" in captured.out
+    assert "states/s" in captured.err and "GB" in captured.err
+
+
+def test_check_3pc_with_a_crash_and_a_partition_answers_early(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, data = run_json(
+        capsys, "check", "3pc", "-n", "3", "--crashes", "1", "--partition", "--seed", "1"
+    )
+    assert code == 1 and data["random_runs"] > 0
+    [ac1] = data["violations"]
+    assert ac1["property"].startswith("AC1") and ac1["shortest"] is False
+    assert data["distinct"] < 300_000
+
+
+def test_check_memory_bound_names_max_states(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "twophase", "-n", "5", "--max-memory", "0.001", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 3 and "memory limit" in out and "--max-states" in out
+    assert "OK" not in out
+
+
 def test_check_2pc_finds_blocking_witness(capsys: pytest.CaptureFixture[str]) -> None:
     code, data = run_json(capsys, "check", "2pc", "-n", "2", "--crashes", "1", "--cooperative")
     assert code == 1
@@ -78,6 +116,8 @@ def test_check_symmetry_runs_without_blocking_property(capsys: pytest.CaptureFix
         (["check", "2pc", "--participants", "0"], "at least 1"),
         (["check", "2pc", "--recover"], "crash budget"),
         (["check", "2pc", "--max-states", "0"], "positive"),
+        (["check", "2pc", "--max-memory", "0"], "--max-memory"),
+        (["check", "2pc", "--all", "--shortest"], "--shortest"),
         (["simulate", "2pc", "--crash", "P1"], "NODE@TIME"),
         (["simulate", "2pc", "--crash", "X@1"], "unknown node 'X'"),
         (["simulate", "2pc", "--loss", "2"], "probability"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -21,11 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "reference protocol (2pc, 3pc) under the given failures, and check the "
             "atomic-commit properties AC1-AC4 and non-blocking. Each protocol runs under its "
             "textbook timing unless told otherwise: 2PC with asynchronous timeouts, 3PC with a "
-            "perfect failure detector."
+            "perfect failure detector. The search stops at the first violation and prints its "
+            "trace; meanwhile random runs look for deep violations the breadth-first search "
+            "would need millions of states to reach (--shortest turns them off, --all searches "
+            "on and reports every property). Memory is bounded by default; progress goes to "
+            "stderr every few seconds."
         ),
         epilog=(
             "exit status: 0 every property holds and the search was complete; 1 a property is "
-            "violated (its shortest trace is printed); 2 bad input; 3 the search stopped at a "
+            "violated (its trace is printed); 2 bad input; 3 the search stopped at a "
             "limit before finishing, with no violation found so far."
         ),
     )
@@ -73,11 +78,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="reduce by symmetry over interchangeable participants (skips non-blocking)",
     )
+    search.add_argument(
+        "--all",
+        action="store_true",
+        help="keep searching after a violation and report every property (as TLC's -continue)",
+    )
+    search.add_argument(
+        "--shortest",
+        action="store_true",
+        help="breadth-first search only, no random runs: any trace is a shortest one",
+    )
+    search.add_argument("--seed", type=int, default=0, help="seed of the random runs (default 0)")
     search.add_argument("--max-states", type=int, help="stop after this many distinct states")
     search.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    search.add_argument(
+        "--max-memory",
+        type=float,
+        metavar="GB",
+        help="stop before the process uses this much memory (default: 70%% of what is "
+        "available when the check starts)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run, timing=None)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux and macOS), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_budget(args: argparse.Namespace) -> int | None:
+    """The memory the search may use: ``--max-memory``, else 70% of what is available."""
+    from dtcourse.engine.checker import memory_in_use
+    from dtcourse.errors import ModelError
+
+    if args.max_memory is not None:
+        if not args.max_memory > 0:
+            raise ModelError(f"--max-memory must be a positive number of GB, got {args.max_memory}")
+        return int(args.max_memory * 2**30)
+    available, used = available_memory(), memory_in_use()
+    if available is None or used is None:
+        return None
+    return used + int(0.7 * available)
 
 
 def build_model(args: argparse.Namespace) -> Any:
@@ -103,16 +156,16 @@ def build_model(args: argparse.Namespace) -> Any:
                 f"{', '.join(used)}: only for the protocols 2pc and 3pc; the {args.model} "
                 "spec has no failures or timers"
             )
-        from dtcourse.commit.specs import build
+        from dtcourse.commit import specs
 
-        return build(args.model, args.participants)
-    from dtcourse.commit.protocols import build
+        return specs.build(args.model, args.participants)
+    from dtcourse.commit import protocols
 
     if args.crashes < 0:
         raise ModelError(f"--crashes must be 0 or more, got {args.crashes}")
     if args.recover and not args.crashes:
         raise ModelError("--recover needs a crash budget: add e.g. --crashes 1")
-    return build(
+    return protocols.build(
         args.model,
         args.participants,
         votes=args.votes,
@@ -139,13 +192,20 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"--max-states must be a positive integer, got {args.max_states}")
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise ModelError(f"--max-seconds must be positive, got {args.max_seconds}")
+    if args.all and args.shortest:
+        raise ModelError("--all already searches breadth-first only; drop --shortest")
     model = build_model(args)
-    progress = None if args.quiet or args.json else print_progress(sys.stderr)
+    budget = memory_budget(args)
+    progress = None if args.quiet or args.json else print_progress(sys.stderr, every=3.0)
     result = check(
         model,
         symmetry=args.symmetry,
         max_states=args.max_states,
         max_seconds=args.max_seconds,
+        max_memory=budget,
+        stop_at_first=not args.all,
+        hunt=not (args.all or args.shortest),
+        seed=args.seed,
         progress=progress,
     )
     actors = model if isinstance(model, ActorSystem) else None
@@ -173,6 +233,32 @@ def run(args: argparse.Namespace) -> int:
                 if violation.path is not None:
                     print(f"\nsequence of events for {violation.property!r}:")
                     print(text_sequence(actors.trace_of(violation.path)))
+        for line in hints(result, budget):
+            print(line)
     if result.violations:
         return 1
     return 0 if result.complete else EXIT_INCOMPLETE
+
+
+def hints(result: Any, budget: int | None) -> list[str]:
+    """What to do next after an early stop."""
+    lines = []
+    if result.stopped_by == "violation":
+        lines.append(
+            "\nstopped at the first violation; --all keeps searching and reports every property"
+        )
+    if any(not v.shortest for v in result.violations):
+        lines.append(
+            "the trace was found by a random run and shortened; a shorter one may exist "
+            "(--shortest searches breadth-first only, which can take much longer)"
+        )
+    if result.stopped_by == "memory":
+        limit = f"{budget / 2**30:.1f} GB" if budget else "the memory limit"
+        lines.append(
+            f"\nthe search stopped at {result.distinct:,} states to stay within {limit}; "
+            "choose how far to search with --max-states N (or allow more with --max-memory "
+            "GB), or try random runs with --simulate RUNS --depth D, which need little memory"
+        )
+    elif result.stopped_by == "states":
+        lines.append(f"\nthe search stopped at --max-states {result.distinct:,}")
+    return lines

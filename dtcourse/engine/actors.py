@@ -201,6 +201,7 @@ class Heal:
 
 
 ActorAction = Deliver | Duplicate | Drop | Timeout | Crash | Recover | Partition | Heal
+_FAULT_ACTIONS = frozenset({Duplicate, Drop, Crash, Recover, Partition, Heal})
 
 
 def format_action(action: Any) -> str:
@@ -443,6 +444,11 @@ class ActorSystem:
     def format_action(self, action: Any) -> str:
         return format_action(action)
 
+    def is_fault(self, action: Any) -> bool:
+        """Whether ``action`` is a failure or a repair (crash, recovery, loss, duplication,
+        partition, heal): random runs take these only now and then."""
+        return type(action) in _FAULT_ACTIONS
+
     def format_state(self, state: SystemState) -> str:
         return describe_state(self, state)
 
@@ -566,6 +572,12 @@ class ActorSystem:
             timer = action.timer  # type: ignore[union-attr]
             waited = next((w for name, w in rec.timers if name == timer), None)
             if rec.local is None or waited is None:
+                return None
+            if (
+                self.timing == "perfect"
+                and waited
+                and not self.suspects([records[r] for r in nodes], state.sides, i, waited)
+            ):
                 return None
             head = ("timeout", action.node, timer)  # type: ignore[union-attr]
             failed = state.failed or bool(waited)

@@ -15,10 +15,19 @@ What is checked:
   allowed edges from the states where a key is resolved; a reachable state with a pending
   key outside that set is a witness, and the one with the smallest id is at minimal depth.
 
-Limits on states and time stop the search with ``complete=False`` and the reason; a
-partial run still reports the violations it found, never claims a ``sometimes`` property
+Limits on states, time and memory stop the search with ``complete=False`` and the reason;
+a partial run still reports the violations it found, never claims a ``sometimes`` property
 unreachable, and treats unexplored states as able to resolve anything, so any blocking
 witness it reports is real.
+
+Getting an answer early. ``stop_at_first`` ends the search at the first state that
+violates an ``always`` property (its trace is still a shortest one); ``sometimes`` and
+blocking properties can only be judged on a finished search, so they are then left
+undecided. ``hunt`` interleaves the breadth-first search with random runs
+(``dtcourse.engine.walks``), which reach deep violations that a breadth-first search would
+need millions of states to get to; a violation they find is a real run, shortened but not
+necessarily a shortest one, and the result says so. The interleaving counts steps, not
+seconds, so a run with a given seed always gives the same answer.
 
 Symmetry reduction (``symmetry=True``) dedups on ``model.representative(state)`` while
 keeping the concrete state first seen for each orbit and exploring from it; the number of
@@ -30,17 +39,41 @@ are node names, which a symmetry renames, so the quotient graph cannot answer th
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from dtcourse.engine.model import Path, Property, PropertyKind
+from dtcourse.engine.walks import Walker, successors_of
 from dtcourse.errors import DTCourseError, ModelError
+
+__all__ = [
+    "CheckResult",
+    "ModelFailure",
+    "Stats",
+    "Violation",
+    "check",
+    "default_format_action",
+    "memory_in_use",
+    "print_progress",
+]
 
 # How many expanded states between two looks at the clock (limits and progress).
 _CLOCK_EVERY = 512
+# With ``hunt``: distinct states found before the first random runs, then per round the
+# breadth-first expansions and the random steps (a random step costs about one expansion).
+_HUNT_AFTER = 20_000
+_HUNT_BFS = 8_192
+_HUNT_WALK = 8_192
+_HUNT_DEPTH = 100
+
+# Why a search stopped early, as ``CheckResult.stopped_by``.
+STOP_STATES, STOP_SECONDS, STOP_MEMORY, STOP_VIOLATION = "states", "seconds", "memory", "violation"
+_SLICE = object()  # a slice of the search ended; more may follow
 
 
 class ModelFailure(ModelError):
@@ -65,6 +98,9 @@ class Stats:
     depth: int
     seconds: float
     queued: int = 0
+    memory: int | None = None
+    random_runs: int = 0
+    final: bool = False
 
     @property
     def states_per_second(self) -> float:
@@ -73,13 +109,15 @@ class Stats:
 
 @dataclass(frozen=True)
 class Violation:
-    """A property that failed; ``path`` is the shortest trace, or None for a ``sometimes``
-    property that no reachable state satisfies."""
+    """A property that failed; ``path`` is its trace, or None for a ``sometimes``
+    property that no reachable state satisfies. ``shortest`` is False for a trace found by
+    a random run (see ``hunt``): a real run, but a shorter one may exist."""
 
     property: str
     kind: PropertyKind
     path: Path | None
     message: str
+    shortest: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,7 +127,10 @@ class CheckResult:
     ``depth`` counts BFS levels as TLC does (the initial states are level 1), so it equals
     TLC's "depth of the complete state graph search". ``generated`` counts every initial
     state and every successor computed, duplicates included, as TLC's "states generated".
-    ``seconds`` covers the whole run, including the liveness analysis.
+    ``seconds`` covers the whole run, including the liveness analysis. ``stopped_by`` says
+    why an incomplete search stopped: ``"states"``, ``"seconds"``, ``"memory"`` (a limit)
+    or ``"violation"`` (``stop_at_first``). ``random_runs`` counts the random runs of
+    ``hunt``.
     """
 
     distinct: int
@@ -103,6 +144,9 @@ class CheckResult:
     blocking: Path | None
     unreached: tuple[str, ...] = ()
     symmetry: bool = False
+    stopped_by: str | None = None
+    random_runs: int = 0
+    peak_memory: int | None = None
     format_action: Callable[[Any], str] = field(default=repr, repr=False, compare=False)
     format_state: Callable[[Any], str] = field(default=repr, repr=False, compare=False)
 
@@ -133,11 +177,14 @@ class CheckResult:
             "seconds": round(self.seconds, 6),
             "states_per_second": round(self.states_per_second, 1),
             "symmetry": self.symmetry,
+            "stopped_by": self.stopped_by,
+            "random_runs": self.random_runs,
             "violations": [
                 {
                     "property": v.property,
                     "kind": v.kind,
                     "message": v.message,
+                    "shortest": v.shortest,
                     "trace": None if v.path is None else self.trace(v.path),
                 }
                 for v in self.violations
@@ -154,6 +201,8 @@ class CheckResult:
             f"depth {self.depth}, {self.seconds:.2f} s ({self.states_per_second:,.0f} states/s)"
             + (", symmetry reduction" if self.symmetry else ""),
         ]
+        if self.random_runs:
+            lines.append(f"interleaved with {self.random_runs:,} random runs")
         if self.ok:
             lines.append("OK: every property holds")
         elif not self.violations:
@@ -187,18 +236,40 @@ def default_format_action(action: Any) -> str:
     return repr(action)
 
 
-def print_progress(stream: TextIO) -> Callable[[Stats], None]:
-    """A progress callback writing one line per snapshot to ``stream``."""
+def print_progress(stream: TextIO, every: float = 0.0) -> Callable[[Stats], None]:
+    """A progress callback writing one line per snapshot to ``stream``, at most one per
+    ``every`` seconds (the final snapshot is always written)."""
+    last = [-float("inf")]
 
     def report(stats: Stats) -> None:
+        if stats.seconds - last[0] < every and not stats.final:
+            return
+        last[0] = stats.seconds
+        memory = "" if stats.memory is None else f", {stats.memory / 2**30:.2f} GB"
+        runs = f", {stats.random_runs:,} random runs" if stats.random_runs else ""
         stream.write(
             f"checked {stats.distinct:,} states ({stats.generated:,} generated), "
             f"depth {stats.depth}, queue {stats.queued:,}, {stats.seconds:.1f} s, "
-            f"{stats.states_per_second:,.0f} states/s\n"
+            f"{stats.states_per_second:,.0f} states/s{memory}{runs}\n"
         )
         stream.flush()
 
     return report
+
+
+def memory_in_use() -> int | None:
+    """This process's resident memory in bytes, or None where it cannot be read cheaply."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def check(
@@ -207,15 +278,22 @@ def check(
     symmetry: bool = False,
     max_states: int | None = None,
     max_seconds: float | None = None,
+    max_memory: int | None = None,
+    stop_at_first: bool = False,
+    hunt: bool = False,
+    seed: int = 0,
     progress: Callable[[Stats], None] | None = None,
 ) -> CheckResult:
     """Explore every reachable state of ``model`` breadth-first and check its properties.
 
     ``symmetry`` dedups on ``model.representative(state)``; it is refused with
     ``ModelError`` when the model has blocking properties (see the module docstring).
-    ``max_states`` and ``max_seconds`` bound the search; reaching either gives an
-    incomplete result, never a pass. ``progress`` receives a ``Stats`` snapshot about once
-    per second and once at the end; the checker itself never prints.
+    ``max_states``, ``max_seconds`` and ``max_memory`` (bytes of resident memory of this
+    process) bound the search; reaching one gives an incomplete result, never a pass.
+    ``stop_at_first`` ends the search at the first ``always`` violation; ``hunt`` adds
+    random runs seeded with ``seed`` (see the module docstring). By default the search is
+    complete, as graded checks need. ``progress`` receives a ``Stats`` snapshot about
+    once per second and once at the end; the checker itself never prints.
     Raises ``ModelFailure`` (a ``ModelError``) when the model misbehaves (a hook raises, a
     state is not hashable), naming the action and the state, with the path that led there.
     """
@@ -225,6 +303,12 @@ def check(
         raise ModelError(f"max_states must be a positive integer, got {max_states!r}")
     if max_seconds is not None and not max_seconds > 0:
         raise ModelError(f"max_seconds must be a positive number, got {max_seconds!r}")
+    if max_memory is not None and (
+        isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1
+    ):
+        raise ModelError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ModelError(f"seed must be an integer, got {seed!r}")
     for hook in ("init_states", "actions", "next_state", "properties"):
         if not callable(getattr(model, hook, None)):
             raise ModelError(
@@ -247,6 +331,9 @@ def check(
                 "reduction (a symmetry renames the keys they wait on); run without symmetry"
             )
     run = _Run(model, properties, canon, max_states, max_seconds, progress)
+    run.max_memory = max_memory
+    run.stop_at_first = bool(stop_at_first)
+    run.hunt_seed = seed if hunt else None
     return run.execute()
 
 
@@ -309,6 +396,12 @@ class _Run:
         self.generated = 0
         self.expanded = 0
         self.start = 0.0
+        self.max_memory: int | None = None
+        self.stop_at_first = False
+        self.hunt_seed: int | None = None
+        self.walker: Walker | None = None
+        self.stopped_by: str | None = None
+        self.peak_memory: int | None = None
 
     # -- exploration ----------------------------------------------------------------------
 
@@ -317,6 +410,7 @@ class _Run:
         reason = self._explore()
         complete = reason is None
         violations: list[Violation] = []
+        hunted = self.walker.found if self.walker is not None else {}
         for prop in self.properties:
             if prop.kind == "always" and prop.name in self.first_bad:
                 path = self.path(self.first_bad[prop.name])
@@ -328,6 +422,19 @@ class _Run:
                         f"invariant violated in a state reached in {len(path)} steps",
                     )
                 )
+            elif prop.kind == "always" and prop.name in hunted:
+                found = hunted[prop.name]
+                violations.append(
+                    Violation(
+                        prop.name,
+                        "always",
+                        found.path,
+                        f"invariant violated in a state reached in {len(found.path)} steps, "
+                        f"found by a random run of {found.steps} steps and shortened (a "
+                        "shorter run may exist)",
+                        shortest=False,
+                    )
+                )
             elif prop.kind == "sometimes" and complete and prop.name not in self.examples:
                 violations.append(
                     Violation(
@@ -337,7 +444,8 @@ class _Run:
                         "no reachable state satisfies it (the model may do nothing useful)",
                     )
                 )
-        witnesses = self._blocking_witnesses()
+        # Stopped at a violation, the search wants an answer now: liveness is left open.
+        witnesses = self._blocking_witnesses() if self.stopped_by != STOP_VIOLATION else []
         for prop, state_id, key in witnesses:
             path = self.path(state_id)
             violations.append(
@@ -358,7 +466,7 @@ class _Run:
                 for p in self.properties
                 if p.kind == "sometimes" and p.name not in self.examples
             )
-        stats = self.stats()
+        stats = replace(self.stats(), final=True)
         if self.progress is not None:
             self.progress(stats)
         model = self.model
@@ -379,17 +487,25 @@ class _Run:
             blocking=blocking_path,
             unreached=unreached,
             symmetry=self.canon is not None,
+            stopped_by=self.stopped_by,
+            random_runs=0 if self.walker is None else self.walker.runs,
+            peak_memory=self.peak_memory,
             format_action=getattr(model, "format_action", None) or default_format_action,
             format_state=getattr(model, "format_state", None) or repr,
         )
 
     def stats(self) -> Stats:
+        memory = memory_in_use()
+        if memory is not None and (self.peak_memory is None or memory > self.peak_memory):
+            self.peak_memory = memory
         return Stats(
             distinct=len(self.states),
             generated=self.generated,
             depth=self.depth(),
             seconds=time.perf_counter() - self.start,
             queued=len(self.states) - self.expanded,
+            memory=memory,
+            random_runs=0 if self.walker is None else self.walker.runs,
         )
 
     def depth(self) -> int:
@@ -429,10 +545,27 @@ class _Run:
             key = self._key(state, None, None)
             if key not in seen:
                 if self.max_states is not None and len(states) >= self.max_states:
+                    self.stopped_by = STOP_STATES
                     return f"state limit {self.max_states} reached"
                 self._add(key, state, -1, None)
+        if self.stop_at_first and self.first_bad:
+            self.stopped_by = STOP_VIOLATION
+            return "stopped at the first violation"
+        if self.hunt_seed is None:
+            return self._search(None)
+        while True:
+            reason = self._search(self.expanded + _HUNT_BFS)
+            if reason is not _SLICE:
+                return reason  # type: ignore[return-value]
+            # Small models finish before the random runs start: their answers stay shortest.
+            if len(self.states) >= _HUNT_AFTER and self._hunt():
+                self.stopped_by = STOP_VIOLATION
+                return "stopped at the first violation"
+
+    def _search(self, until: int | None) -> str | object | None:
+        """Expand states until ``until`` expansions (a slice) or the end."""
         try:
-            return self._loop()
+            return self._loop(until)
         except DTCourseError:
             raise
         except _CallbackError as wrapper:
@@ -440,6 +573,28 @@ class _Run:
         except Exception as error:
             self._diagnose(self.expanded, error)
             raise  # pragma: no cover - _diagnose always raises
+
+    def _hunt(self) -> bool:
+        """One round of random runs; True when the search should stop at what they found."""
+        if self.walker is None:
+            assert self.hunt_seed is not None
+            self.walker = Walker(
+                self.model, self.properties, seed=self.hunt_seed, depth=_HUNT_DEPTH
+            )
+            # Properties the search already saw violated need no random hunting.
+            self.walker.always = [a for a in self.walker.always if a[0] not in self.first_bad]
+        walker = self.walker
+        if not walker.always:
+            return False
+        try:
+            found = walker.advance(_HUNT_WALK)
+        except DTCourseError:
+            raise
+        except Exception as error:
+            raise ModelError(
+                f"the model raised {error!r} during a random run (seed {self.hunt_seed})"
+            ) from error
+        return found and self.stop_at_first
 
     def _key(self, state: Any, source: int | None, action: Any) -> Hashable:
         try:
@@ -490,7 +645,23 @@ class _Run:
             if keys:
                 self.pending[self.blocking.index(prop)][state_id] = keys
 
-    def _loop(self) -> str | None:
+    def _limits(self, now: float) -> str | None:
+        """Why the search must stop now (a limit), if it must; called with the clock."""
+        if self.max_seconds is not None and now >= self.start + self.max_seconds:
+            self.stopped_by = STOP_SECONDS
+            return f"time limit {self.max_seconds:g} s reached"
+        if self.max_memory is not None:
+            memory = memory_in_use()
+            if memory is not None and memory >= self.max_memory:
+                self.peak_memory = max(memory, self.peak_memory or 0)
+                self.stopped_by = STOP_MEMORY
+                return (
+                    f"memory limit {self.max_memory / 2**30:.2f} GB reached after "
+                    f"{len(self.states):,} states"
+                )
+        return None
+
+    def _loop(self, until: int | None) -> str | object | None:
         """The hot loop: everything it touches is a local variable."""
         model = self.model
         states = self.states
@@ -499,10 +670,12 @@ class _Run:
         states_append = states.append
         parent_append = self.parent.append
         via_append = self.via.append
-        successors = _successors(model)
+        successors = successors_of(model)
         canon = self.canon
         max_states = self.max_states if self.max_states is not None else -1
-        deadline = None if self.max_seconds is None else self.start + self.max_seconds
+        limited = self.max_seconds is not None or self.max_memory is not None
+        stop_at_first = self.stop_at_first
+        end = -1 if until is None else until
         progress = self.progress
         clock = time.perf_counter
         next_progress = self.start + 1.0
@@ -527,11 +700,15 @@ class _Run:
         i = self.expanded
         try:
             while i < len(states):
+                if i == end:
+                    return _SLICE
                 if i >= next_clock:
                     next_clock = i + _CLOCK_EVERY
                     now = clock()
-                    if deadline is not None and now >= deadline:
-                        return f"time limit {self.max_seconds:g} s reached"
+                    if limited:
+                        stop = self._limits(now)
+                        if stop is not None:
+                            return stop
                     if progress is not None and now >= next_progress:
                         next_progress = now + 1.0
                         self.expanded, self.generated = i, generated
@@ -548,6 +725,7 @@ class _Run:
                         j = len(states)
                         if j == max_states:
                             # The current state is only partly expanded: it stays queued.
+                            self.stopped_by = STOP_STATES
                             return f"state limit {max_states} reached"
                         seen[key] = j
                         states_append(t)
@@ -560,6 +738,10 @@ class _Run:
                             if len(first_bad) != bad_count:
                                 bad_count = len(first_bad)
                                 always = [a for a in always if a[0] not in first_bad]
+                                if stop_at_first:
+                                    # Partly expanded, the current state stays queued.
+                                    self.stopped_by = STOP_VIOLATION
+                                    return "stopped at the first violation"
                         if sometimes:
                             for name, cond in sometimes:
                                 if cond(model, t):
@@ -740,22 +922,6 @@ class _Run:
             if best is not None:
                 witnesses.append((prop, best[0], best[1]))
         return witnesses
-
-
-def _successors(model: Any) -> Callable[[Any], Iterable[tuple[Any, Any]]]:
-    """The model's ``successors`` hook, or one built from ``actions`` and ``next_state``."""
-    hook = getattr(model, "successors", None)
-    if callable(hook):
-        return hook
-    actions, next_state = model.actions, model.next_state
-
-    def successors(state: Any) -> Iterator[tuple[Any, Any]]:
-        for action in actions(state):
-            successor = next_state(state, action)
-            if successor is not None:
-                yield action, successor
-
-    return successors
 
 
 class _CallbackError(Exception):
