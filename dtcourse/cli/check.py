@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 MODELS = ("tcommit", "twophase", "2pc", "3pc")
@@ -98,6 +99,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop before the process uses this much memory (default: 70%% of what is "
         "available when the check starts)",
     )
+    parser.add_argument(
+        "--save-trace",
+        type=Path,
+        metavar="FILE",
+        help="2pc, 3pc: save the first counterexample (or blocking witness) for dtcourse replay",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run, timing=None)
@@ -165,18 +172,53 @@ def build_model(args: argparse.Namespace) -> Any:
         raise ModelError(f"--crashes must be 0 or more, got {args.crashes}")
     if args.recover and not args.crashes:
         raise ModelError("--recover needs a crash budget: add e.g. --crashes 1")
-    return protocols.build(
-        args.model,
-        args.participants,
-        votes=args.votes,
-        crashes=args.crashes,
-        recover=args.recover,
-        loss=args.loss,
-        duplicate=args.duplicate,
-        partitions=1 if args.partition else 0,
-        timing=args.timing,
-        symmetry=args.symmetry,
-        cooperative=args.cooperative,
+    options = {
+        "votes": args.votes,
+        "crashes": args.crashes,
+        "recover": args.recover,
+        "loss": args.loss,
+        "duplicate": args.duplicate,
+        "partitions": 1 if args.partition else 0,
+        "timing": args.timing,
+        "symmetry": args.symmetry,
+        "cooperative": args.cooperative,
+    }
+    system = protocols.build(args.model, args.participants, **options)
+    system.origin = origin(
+        "dtcourse.commit.protocols:build", args.model, args.participants, **options
+    )
+    return system
+
+
+def origin(function: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """How to build a system again, for saved traces (``ActorSystem.origin``)."""
+    from dtcourse.engine._codec import encode
+
+    return {"function": function, "args": encode(list(args)), "kwargs": encode(kwargs)}
+
+
+def save_trace(model: Any, result: Any, target: Path, command: str) -> str:
+    """Save the first counterexample of ``result`` (or its blocking witness) to ``target``;
+    returns the line to print."""
+    from dtcourse.errors import DTCourseError
+
+    chosen = next((v for v in result.violations if v.path is not None), None)
+    if chosen is None:
+        return f"no counterexample to save: {target} not written"
+    about = {
+        "property": chosen.property,
+        "kind": chosen.kind,
+        "message": chosen.message,
+        "shortest": chosen.shortest,
+        "command": command,
+    }
+    trace = model.trace_of(chosen.path, about)
+    try:
+        trace.save(target)
+    except OSError as error:
+        raise DTCourseError(f"cannot write the trace to {target}: {error.strerror}") from None
+    return (
+        f"trace of {chosen.property!r} saved to {target}; replay it with: dtcourse replay {target}"
     )
 
 
@@ -194,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"--max-seconds must be positive, got {args.max_seconds}")
     if args.all and args.shortest:
         raise ModelError("--all already searches breadth-first only; drop --shortest")
+    if args.save_trace is not None and args.model in ("tcommit", "twophase"):
+        raise ModelError("--save-trace: only the protocols 2pc and 3pc have node classes to replay")
     model = build_model(args)
     budget = memory_budget(args)
     progress = None if args.quiet or args.json else print_progress(sys.stderr, every=3.0)
@@ -235,6 +279,9 @@ def run(args: argparse.Namespace) -> int:
                     print(text_sequence(actors.trace_of(violation.path)))
         for line in hints(result, budget):
             print(line)
+    if args.save_trace is not None:
+        line = save_trace(model, result, args.save_trace, "dtcourse " + " ".join(sys.argv[1:]))
+        print(line, file=sys.stderr if args.json else sys.stdout)
     if result.violations:
         return 1
     return 0 if result.complete else EXIT_INCOMPLETE

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from itertools import permutations, product
 from typing import Any, NamedTuple
 
+from dtcourse.engine._codec import DecodeError, Encoder, decode, type_path
 from dtcourse.engine.model import Path, Property
 from dtcourse.engine.network import Faults, Network, Timing, bipartitions, check_timing, cut_off
-from dtcourse.engine.trace import Trace, TraceBuilder, message_label
+from dtcourse.engine.trace import Step, Trace, TraceBuilder, TraceFileError, message_label
 from dtcourse.engine.trace_text import text_sequence
 from dtcourse.errors import DTCourseError, ModelError
 
@@ -202,6 +203,55 @@ class Heal:
 
 ActorAction = Deliver | Duplicate | Drop | Timeout | Crash | Recover | Partition | Heal
 _FAULT_ACTIONS = frozenset({Duplicate, Drop, Crash, Recover, Partition, Heal})
+
+
+def encode_action(action: ActorAction, encoder: Encoder | None = None) -> dict[str, Any]:
+    """An action in the JSON form a saved trace's steps use (``dtcourse.engine.trace``)."""
+    enc = encoder or Encoder()
+    match action:
+        case Deliver(src, dst, msg, _) | Duplicate(src, dst, msg, _) | Drop(src, dst, msg, _):
+            kind = type(action).__name__.lower()
+            return {"kind": kind, "src": src, "dst": dst, "msg": enc(msg)}
+        case Timeout(node, timer):
+            return {"kind": "timeout", "node": node, "timer": timer}
+        case Crash(node):
+            return {"kind": "crash", "node": node}
+        case Recover(node):
+            return {"kind": "recover", "node": node}
+        case Partition(groups):
+            return {"kind": "partition", "groups": [list(g) for g in groups]}
+        case Heal():
+            return {"kind": "heal"}
+    raise ModelError(f"{action!r} is not an action of an actor system")
+
+
+def decode_action(data: Any) -> ActorAction:
+    """The action a step's JSON form describes; ``TraceFileError`` when it cannot be."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    try:
+        match kind:
+            case "deliver" | "duplicate" | "drop":
+                cls = {"deliver": Deliver, "duplicate": Duplicate, "drop": Drop}[kind]
+                return cls(data["src"], data["dst"], decode(data["msg"]))
+            case "timeout":
+                return Timeout(data["node"], data["timer"])
+            case "crash":
+                return Crash(data["node"])
+            case "recover":
+                return Recover(data["node"])
+            case "partition":
+                first, second = data["groups"]
+                return Partition((tuple(first), tuple(second)))
+            case "heal":
+                return Heal()
+    except DecodeError as error:
+        raise TraceFileError(f"cannot replay the message of a {kind} step: {error}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise TraceFileError(f"malformed {kind} action {data!r}: {error}") from None
+    raise TraceFileError(
+        f"unknown action {kind!r}; known actions: deliver, duplicate, drop, "
+        "timeout, crash, recover, partition, heal"
+    )
 
 
 def format_action(action: Any) -> str:
@@ -372,6 +422,9 @@ class ActorSystem:
         self._env_keys: list[tuple[str, str, str]] = []
         self._memo: dict[tuple[Any, ...], tuple[int, tuple[int, ...], bool]] = {}
         self._crashed: dict[int, int] = {}
+        #: How to build this system again (a function reference and its arguments), set
+        #: by whoever built it; saved traces use it to rebuild the system exactly.
+        self.origin: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -851,22 +904,86 @@ class ActorSystem:
 
     # -- traces --------------------------------------------------------------------------------
 
-    def trace_of(self, path: Path) -> Trace:
-        """A checker path as a ``Trace`` (time = step number), for sequence diagrams."""
+    def trace_of(self, path: Path, about: dict[str, Any] | None = None) -> Trace:
+        """A checker path as a ``Trace`` (time = step number), for sequence diagrams and
+        saving: with its steps, the verdict of every ``always`` and ``sometimes`` property
+        after each, this system's description and ``about`` (what the run shows)."""
         builder = TraceBuilder(self.names)
+        encoder = Encoder()
+        states = path.states
+        steps = [Step(None, "start", 0, 0.0, self.verdicts(states[0]))]
         try:
             builder.add(0.0, self._start(record=True)[1])
             for number, action in enumerate(path.actions, start=1):
-                result = self._step(path.states[number - 1], action, record=True)
+                result = self._step(states[number - 1], action, record=True)
                 if result is None:
                     raise ModelError(
                         f"step {number} of the path ({format_action(action)}) is not enabled "
                         "in the state before it; was the path made by another system?"
                     )
+                steps.append(
+                    Step(
+                        encode_action(action, encoder),
+                        format_action(action),
+                        len(builder.events),
+                        float(number),
+                        self.verdicts(states[number]),
+                    )
+                )
                 builder.add(float(number), result[1])
         except _HandlerFailure as failure:
             raise ModelError(failure.describe()) from None
-        return builder.trace()
+        return builder.trace_with(steps, self.describe(), {"source": "checker", **(about or {})})
+
+    def verdicts(self, state: SystemState) -> tuple[tuple[str, bool], ...]:
+        """Whether each ``always`` and ``sometimes`` property holds in ``state``."""
+        return tuple(
+            (p.name, bool(p.condition(self, state)))
+            for p in self._properties
+            if p.kind != "blocking" and p.condition is not None
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """This system as JSON-ready data, enough to build it again from the classes and
+        functions it names (``dtcourse.engine.replay.rebuild``)."""
+        encoder = Encoder()
+
+        def ref(function: Any) -> str | None:
+            return None if function is None else type_path(function)
+
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "nodes": [
+                {
+                    "name": name,
+                    "class": type_path(type(node))
+                    or f"{type(node).__module__}:{type(node).__qualname__}",
+                    "settings": {k: encoder(v) for k, v in vars(node).items() if k != "name"},
+                }
+                for name, node in zip(self.names, self.nodes, strict=True)
+            ],
+            "participants": list(self.participants),
+            "network": {"loss": self.network.loss, "duplicate": self.network.duplicate},
+            "faults": {
+                "crashes": self.faults.crashes,
+                "recover": self.faults.recover,
+                "partitions": self.faults.partitions,
+            },
+            "timing": self.timing,
+            "symmetry": [list(group) for group in self.symmetry],
+            "properties": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "condition": ref(p.condition),
+                    "pending": ref(p.pending),
+                    "resolved": ref(p.resolved),
+                    "allowed": ref(p.allowed),
+                }
+                for p in self._properties
+            ],
+        }
 
     # -- symmetry ------------------------------------------------------------------------------
 
