@@ -8,6 +8,7 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 MODELS = ("tcommit", "twophase", "2pc", "3pc")
@@ -32,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=(
             "exit status: 0 every property holds and the search was complete; 1 a property is "
             "violated (its trace is printed); 2 bad input; 3 the search stopped at a "
-            "limit before finishing, with no violation found so far."
+            "limit before finishing, or --simulate met no violation: no violation found so "
+            "far, but no proof either."
         ),
     )
     parser.add_argument("model", choices=MODELS, help="what to check")
@@ -90,6 +92,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="breadth-first search only, no random runs: any trace is a shortest one",
     )
     search.add_argument("--seed", type=int, default=0, help="seed of the random runs (default 0)")
+    search.add_argument(
+        "--simulate",
+        type=int,
+        metavar="RUNS",
+        help="instead of the exhaustive search, RUNS random runs (for models too big to "
+        "exhaust); a clean result is NOT a proof",
+    )
+    search.add_argument(
+        "--depth", type=int, default=100, help="with --simulate: steps per run (default 100)"
+    )
     search.add_argument("--max-states", type=int, help="stop after this many distinct states")
     search.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     search.add_argument(
@@ -239,6 +251,8 @@ def run(args: argparse.Namespace) -> int:
     if args.save_trace is not None and args.model in ("tcommit", "twophase"):
         raise ModelError("--save-trace: only the protocols 2pc and 3pc have node classes to replay")
     model = build_model(args)
+    if args.simulate is not None:
+        return run_simulation(args, model)
     budget = memory_budget(args)
     progress = None if args.quiet or args.json else print_progress(sys.stderr, every=3.0)
     result = check(
@@ -285,6 +299,94 @@ def run(args: argparse.Namespace) -> int:
     if result.violations:
         return 1
     return 0 if result.complete else EXIT_INCOMPLETE
+
+
+def run_simulation(args: argparse.Namespace, model: Any) -> int:
+    """``--simulate RUNS``: random runs instead of the exhaustive search."""
+    from dtcourse.engine.actors import ActorSystem
+    from dtcourse.engine.checker import Violation, default_format_action
+    from dtcourse.engine.trace_text import text_sequence
+    from dtcourse.engine.walks import random_runs
+    from dtcourse.errors import ModelError
+
+    if args.simulate < 1:
+        raise ModelError(f"--simulate takes a number of runs >= 1, got {args.simulate}")
+    if args.depth < 1:
+        raise ModelError(f"--depth must be at least 1, got {args.depth}")
+    flags = (
+        ("--symmetry", args.symmetry),
+        ("--shortest", args.shortest),
+        ("--max-states", args.max_states is not None),
+    )
+    ignored = [flag for flag, on in flags if on]
+    if ignored:
+        raise ModelError(f"{', '.join(ignored)}: not for --simulate, which keeps no state table")
+    result = random_runs(
+        model,
+        runs=args.simulate,
+        depth=args.depth,
+        seed=args.seed,
+        max_seconds=args.max_seconds,
+        stop_at_first=not args.all,
+    )
+    actors = model if isinstance(model, ActorSystem) else None
+    fmt = getattr(model, "format_action", None) or default_format_action
+    if args.json:
+        data = {
+            "model": repr(model) if actors else f"{args.model} ({args.participants} RMs)",
+            "mode": "random runs",
+            "proof": False,
+            "ok": result.ok,
+            "runs": result.runs,
+            "steps": result.steps,
+            "depth": result.depth,
+            "longest": result.longest,
+            "seed": result.seed,
+            "seconds": round(result.seconds, 6),
+            "violations": [
+                {
+                    "property": found.property,
+                    "kind": "always",
+                    "steps_before_shortening": found.steps,
+                    "shortest": False,
+                    "trace": [fmt(a) for a in found.path.actions],
+                    "events": None
+                    if actors is None
+                    else [asdict(e) for e in actors.trace_of(found.path).events],
+                }
+                for found in result.violations
+            ],
+            "reached": sorted(result.examples),
+            "unreached": list(result.unreached),
+            "unchecked": list(result.unchecked),
+        }
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(f"model: {model!r}" if actors else f"model: {args.model}, {args.participants} RMs")
+        print(result.summary(fmt))
+        if actors is not None:
+            for found in result.violations:
+                print(f"\nsequence of events for {found.property!r}:")
+                print(text_sequence(actors.trace_of(found.path)))
+    if args.save_trace is not None:
+        violations = [
+            Violation(
+                f.property,
+                "always",
+                f.path,
+                f"found by a random run of {f.steps} steps, shortened to {len(f.path)}",
+                shortest=False,
+            )
+            for f in result.violations
+        ]
+        line = save_trace(
+            model,
+            SimpleNamespace(violations=violations),
+            args.save_trace,
+            "dtcourse " + " ".join(sys.argv[1:]),
+        )
+        print(line, file=sys.stderr if args.json else sys.stdout)
+    return 1 if result.violations else EXIT_INCOMPLETE
 
 
 def hints(result: Any, budget: int | None) -> list[str]:
