@@ -39,6 +39,7 @@ are node names, which a symmetry renames, so the quotient graph cannot answer th
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -662,11 +663,124 @@ class _Run:
         return None
 
     def _loop(self, until: int | None) -> str | object | None:
-        """The hot loop: everything it touches is a local variable."""
+        """The hot loop: everything it touches is a local variable.
+
+        A model with ``next_states`` and no blocking property takes the lean loop, which
+        keeps no actions (``path`` finds them again); any other the general one.
+        """
+        fast = getattr(self.model, "next_states", None)
+        if (
+            callable(fast)
+            and callable(getattr(self.model, "successors", None))
+            and not self.blocking
+        ):
+            if self.via:  # initial states recorded an action slot each
+                self.via.clear()
+            return self._lean_loop(until, fast)
+        return self._general_loop(until)
+
+    def _lean_loop(
+        self, until: int | None, next_states: Callable[[Any], Any]
+    ) -> str | object | None:
+        """``_general_loop`` without actions or blocking bookkeeping."""
         model = self.model
         states = self.states
         seen = self.seen
-        seen_get = seen.get
+        setdefault = seen.setdefault
+        states_append = states.append
+        parent_append = self.parent.append
+        canon = self.canon
+        max_states = self.max_states if self.max_states is not None else -1
+        limited = self.max_seconds is not None or self.max_memory is not None
+        stop_at_first = self.stop_at_first
+        end = -1 if until is None else until
+        progress = self.progress
+        clock = time.perf_counter
+        next_progress = self.start + 1.0
+        next_clock = _CLOCK_EVERY
+        always = [
+            (p.name, p.condition)
+            for p in self.properties
+            if p.kind == "always" and p.name not in self.first_bad
+        ]
+        sometimes = [
+            (p.name, p.condition)
+            for p in self.properties
+            if p.kind == "sometimes" and p.name not in self.examples
+        ]
+        first_bad = self.first_bad
+        examples = self.examples
+        bad_count, example_count = len(first_bad), len(examples)
+        generated = self.generated
+        i = self.expanded
+        freeze = gc.isenabled()
+        try:
+            while i < len(states):
+                if i == end:
+                    return _SLICE
+                if i >= next_clock:
+                    next_clock = i + _CLOCK_EVERY
+                    now = clock()
+                    if limited:
+                        stop = self._limits(now)
+                        if stop is not None:
+                            return stop
+                    if progress is not None and now >= next_progress:
+                        next_progress = now + 1.0
+                        self.expanded, self.generated = i, generated
+                        try:
+                            progress(self.stats())
+                        except Exception as error:
+                            raise _CallbackError from error
+                    if freeze:
+                        gc.freeze()
+                count = len(states)
+                succs = next_states(states[i])
+                generated += len(succs)
+                for t in succs:
+                    key = t if canon is None else canon(t)
+                    if setdefault(key, count) != count:
+                        continue
+                    if count == max_states:
+                        del seen[key]
+                        # As one successor at a time: this one was generated, not the rest.
+                        generated -= len(succs) - 1 - succs.index(t)
+                        self.stopped_by = STOP_STATES
+                        return f"state limit {max_states} reached"
+                    states_append(t)
+                    parent_append(i)
+                    for name, cond in always:
+                        if not cond(model, t):  # type: ignore[misc]
+                            first_bad[name] = count
+                    if sometimes:
+                        for name, cond in sometimes:
+                            if cond(model, t):  # type: ignore[misc]
+                                examples[name] = count
+                        if len(examples) != example_count:
+                            example_count = len(examples)
+                            sometimes = [x for x in sometimes if x[0] not in examples]
+                    count += 1
+                    if len(first_bad) != bad_count:
+                        bad_count = len(first_bad)
+                        always = [a for a in always if a[0] not in first_bad]
+                        if stop_at_first:
+                            generated -= len(succs) - 1 - succs.index(t)
+                            self.stopped_by = STOP_VIOLATION
+                            return "stopped at the first violation"
+                i += 1
+            return None
+        finally:
+            self.expanded = i
+            self.generated = generated
+            if freeze:
+                gc.unfreeze()
+
+    def _general_loop(self, until: int | None) -> str | object | None:
+        """The hot loop for any model: everything it touches is a local variable."""
+        model = self.model
+        states = self.states
+        seen = self.seen
+        setdefault = seen.setdefault
         states_append = states.append
         parent_append = self.parent.append
         via_append = self.via.append
@@ -692,12 +806,13 @@ class _Run:
         bad_count, example_count = len(first_bad), len(examples)
         blocking = self.blocking
         record = bool(blocking)
-        allowed_cache: list[dict[Any, bool]] = [{} for _ in blocking]
+        allowed = [(n, p.allowed) for n, p in enumerate(blocking)]
         edge_lists = self.edges
         offsets = self.offsets
         pending = self.pending
         generated = self.generated
         i = self.expanded
+        freeze = gc.isenabled()
         try:
             while i < len(states):
                 if i == end:
@@ -716,18 +831,22 @@ class _Run:
                             progress(self.stats())
                         except Exception as error:
                             raise _CallbackError from error
-                s = states[i]
-                for action, t in successors(s):
+                    if freeze:
+                        # The states found so far live to the end of the search and hold
+                        # no cycles: the cyclic collector need not scan them again.
+                        gc.freeze()
+                count = len(states)
+                for action, t in successors(states[i]):
                     generated += 1
                     key = t if canon is None else canon(t)
-                    j = seen_get(key)
-                    if j is None:
-                        j = len(states)
+                    j = setdefault(key, count)
+                    if j == count:
                         if j == max_states:
                             # The current state is only partly expanded: it stays queued.
+                            del seen[key]
                             self.stopped_by = STOP_STATES
                             return f"state limit {max_states} reached"
-                        seen[key] = j
+                        count += 1
                         states_append(t)
                         parent_append(i)
                         via_append(action)
@@ -755,12 +874,8 @@ class _Run:
                                 if keys:
                                     pending[n][j] = keys
                     if record:
-                        for n, prop in enumerate(blocking):
-                            cache = allowed_cache[n]
-                            ok = cache.get(action)
-                            if ok is None:
-                                ok = cache[action] = bool(prop.allowed(model, action))
-                            if ok:
+                        for n, allows in allowed:
+                            if allows(model, action):  # type: ignore[misc]
                                 edge_lists[n].append(j)
                 if record:
                     for n in range(len(blocking)):
@@ -770,6 +885,8 @@ class _Run:
         finally:
             self.expanded = i
             self.generated = generated
+            if freeze:
+                gc.unfreeze()
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -869,10 +986,27 @@ class _Run:
         steps = []
         parent, via, states = self.parent, self.via, self.states
         while parent[state_id] >= 0:
-            steps.append((via[state_id], states[state_id]))
+            action = via[state_id] if via else self._action(parent[state_id], state_id)
+            steps.append((action, states[state_id]))
             state_id = parent[state_id]
         steps.reverse()
         return Path(states[state_id], tuple(steps))
+
+    def _action(self, source: int, target: int) -> Any:
+        """The action that first led from ``source`` to ``target`` (searches that used
+        ``next_states`` keep no actions: the first successor of the parent with the
+        child's key is the one the search stored)."""
+        canon = self.canon
+        want = self.states[target]
+        if canon is not None:
+            want = canon(want)
+        for action, state in successors_of(self.model)(self.states[source]):
+            if (state if canon is None else canon(state)) == want:
+                return action
+        raise ModelError(  # pragma: no cover - next_states and successors disagree
+            f"{type(self.model).__name__}.next_states() and its actions disagree on state "
+            f"{self.states[source]!r}"
+        )
 
     def _blocking_witnesses(self) -> list[tuple[Property, int, Hashable]]:
         """Per blocking property, the shallowest (smallest id) state with a key that can
