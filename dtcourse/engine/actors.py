@@ -202,6 +202,8 @@ class Heal:
 
 
 ActorAction = Deliver | Duplicate | Drop | Timeout | Crash | Recover | Partition | Heal
+_HEAL = Heal()
+_tuple_new = tuple.__new__
 _FAULT_ACTIONS = frozenset({Duplicate, Drop, Crash, Recover, Partition, Heal})
 
 
@@ -314,6 +316,16 @@ class SystemState(NamedTuple):
     reversed: frozenset[str] = frozenset()
 
 
+class Summary(NamedTuple):
+    """A state's nodes as the atomic-commit properties see them (``ActorSystem.summary``):
+    the decisions taken, whether every participant voted yes, the live participants that
+    have not decided."""
+
+    decided: frozenset[str]
+    all_voted_yes: bool
+    undecided_live: tuple[str, ...]
+
+
 class _HandlerFailure(Exception):
     """A handler misbehaved; the public entry point adds the trace that led there."""
 
@@ -422,6 +434,19 @@ class ActorSystem:
         self._env_keys: list[tuple[str, str, str]] = []
         self._memo: dict[tuple[Any, ...], tuple[int, tuple[int, ...], bool]] = {}
         self._crashed: dict[int, int] = {}
+        # Shared values of the one-pass successors (see ``successors``).
+        self._ends: list[tuple[int, int]] = []
+        self._env_actions: dict[int, tuple[Deliver, Drop, Duplicate]] = {}
+        self._orders_of: dict[frozenset[int], tuple[int, ...]] = {}
+        self._without: dict[tuple[frozenset[int], int], frozenset[int]] = {}
+        self._timeouts: dict[tuple[int, str], Timeout] = {}
+        self._unaddressed: dict[tuple[frozenset[int], int], frozenset[int]] = {}
+        self._watched: dict[tuple[str, ...], tuple[int, ...]] = {}
+        self._summaries: dict[tuple[int, ...], Summary] = {}
+        self._last_summary: tuple[Any, Any] = (None, None)
+        self._crash_actions = tuple(Crash(n) for n in self.names)
+        self._recover_actions = tuple(Recover(n) for n in self.names)
+        self._partition_actions = tuple(Partition(self._groups(split)) for split in self._splits)
         #: How to build this system again (a function reference and its arguments), set
         #: by whoever built it; saved traces use it to rebuild the system exactly.
         self.origin: dict[str, Any] | None = None
@@ -446,6 +471,7 @@ class ActorSystem:
         if ident is None:
             ident = self._env_ids[env] = len(self._envs)
             self._envs.append(env)
+            self._ends.append((self.index[env[0]], self.index[env[1]]))
             msg = env[2]
             self._env_keys.append((env[0], env[1], f"{type(msg).__name__}:{msg!r}"))
         return ident
@@ -489,6 +515,31 @@ class ActorSystem:
     def log(self, state: SystemState, node: str) -> tuple[Any, ...]:
         """Node ``node``'s durable log."""
         return self.record(state, node).durable
+
+    def summary(self, state: SystemState) -> Summary:
+        """What the atomic-commit properties read of a state's nodes, computed once per
+        combination of node records (many states share one)."""
+        nodes = state.nodes
+        last = self._last_summary
+        if last[0] is nodes:  # the properties of one state are judged one after another
+            return last[1]
+        found = self._summaries.get(nodes)
+        if found is None:
+            records = self._records
+            recs = [records[r] for r in nodes]
+            judged = [recs[i] for i in self._participant_ids]
+            found = Summary(
+                frozenset(r.decision[0] for r in recs if r.decision is not None),
+                all(r.vote == "yes" for r in judged),
+                tuple(
+                    p
+                    for p, r in zip(self.participants, judged, strict=True)
+                    if r.local is not None and r.decision is None
+                ),
+            )
+            self._summaries[nodes] = found
+        self._last_summary = (nodes, found)
+        return found
 
     def envelopes(self, state: SystemState) -> list[Envelope]:
         """The messages in flight in ``state`` as (source, destination, message), sorted."""
@@ -559,6 +610,139 @@ class ActorSystem:
             acts.append(Heal())
         return acts
 
+    def successors(self, state: SystemState) -> list[tuple[ActorAction, SystemState]]:
+        """Every enabled action with its next state, in the order of ``actions``, in one
+        pass: the checker's fast path (``actions`` and ``next_state`` stay the definition;
+        a test compares them on every reachable state).
+
+        Action values are made once per message, timer, node and split and shared; the
+        messages in flight are sorted once per distinct network; next states are built
+        directly as tuples.
+        """
+        try:
+            return self._successors(state)
+        except _HandlerFailure as failure:
+            raise self._failure_error(failure, state) from None
+
+    def _successors(self, state: SystemState) -> list[tuple[ActorAction, SystemState]]:
+        nodes, network, sides, crashes, partitions, failed, reversed_ = state
+        records = self._records
+        recs = [records[r] for r in nodes]
+        new = _tuple_new
+        out: list[tuple[ActorAction, SystemState]] = []
+        add = out.append
+        if network:
+            order = self._orders_of.get(network)
+            if order is None:
+                order = self._orders_of[network] = tuple(
+                    sorted(network, key=self._env_keys.__getitem__)
+                )
+            loss, dup = self.network.loss, self.network.duplicate
+            memo = self._memo
+            names = self.names
+            for ident in order:
+                acts = self._env_actions.get(ident)
+                if acts is None:
+                    acts = self._actions_for(ident)
+                src_i, j = self._ends[ident]
+                without = self._without.get((network, ident))
+                if without is None:
+                    without = self._without[(network, ident)] = network - {ident}
+                rid = nodes[j]
+                reachable = recs[j].local is not None and (
+                    sides is None or sides[src_i] == sides[j]
+                )
+                if reachable:
+                    key = (j, rid, "message", ident)
+                    hit = memo.get(key)
+                    if hit is None:
+                        hit = self._handle(j, rid, "message", ident)
+                    new_rid, sends, reversal = hit
+                    moved = nodes if new_rid == rid else (*nodes[:j], new_rid, *nodes[j + 1 :])
+                    rev = reversed_ | {names[j]} if reversal else reversed_
+                    after = without.union(sends) if sends else without
+                    add((acts[0], new(SystemState, (moved, after, sides, crashes, partitions,
+                                                    failed, rev))))  # fmt: skip
+                else:
+                    add((acts[0], new(SystemState, (nodes, without, sides, crashes, partitions,
+                                                    True, reversed_))))  # fmt: skip
+                if loss:
+                    add((acts[1], new(SystemState, (nodes, without, sides, crashes, partitions,
+                                                    True, reversed_))))  # fmt: skip
+                if dup and reachable:
+                    kept = network.union(sends) if sends else network
+                    add((acts[2], new(SystemState, (moved, kept, sides, crashes, partitions,
+                                                    failed, rev))))  # fmt: skip
+        perfect = self.timing == "perfect"
+        for i, rec in enumerate(recs):
+            if not rec.timers or rec.local is None:
+                continue
+            for timer, waited in rec.timers:
+                if perfect and waited and not self.suspects(recs, sides, i, waited):
+                    continue
+                action = self._timeouts.get((i, timer))
+                if action is None:
+                    action = self._timeouts[(i, timer)] = Timeout(self.names[i], timer)
+                rid = nodes[i]
+                hit = self._memo.get((i, rid, "timer", timer))
+                if hit is None:
+                    hit = self._handle(i, rid, "timer", timer)
+                new_rid, sends, reversal = hit
+                moved = nodes if new_rid == rid else (*nodes[:i], new_rid, *nodes[i + 1 :])
+                rev = reversed_ | {self.names[i]} if reversal else reversed_
+                after = network.union(sends) if sends else network
+                add((action, new(SystemState, (moved, after, sides, crashes, partitions,
+                                               failed or bool(waited), rev))))  # fmt: skip
+        faults = self.faults
+        if crashes < faults.crashes:
+            for i, rec in enumerate(recs):
+                if rec.local is not None:
+                    add((self._crash_actions[i], self._crash(state, i)))
+        if faults.recover:
+            for i, rec in enumerate(recs):
+                if rec.local is None:
+                    rid = nodes[i]
+                    hit = self._memo.get((i, rid, "recover", None))
+                    if hit is None:
+                        hit = self._handle(i, rid, "recover", None)
+                    new_rid, sends, reversal = hit
+                    moved = nodes if new_rid == rid else (*nodes[:i], new_rid, *nodes[i + 1 :])
+                    rev = reversed_ | {self.names[i]} if reversal else reversed_
+                    after = network.union(sends) if sends else network
+                    add((self._recover_actions[i], new(SystemState, (moved, after, sides, crashes,
+                                                       partitions, failed, rev))))  # fmt: skip
+        if sides is None:
+            if partitions < faults.partitions:
+                for split, action in zip(self._splits, self._partition_actions, strict=True):
+                    add((action, new(SystemState, (nodes, network, split, crashes,
+                                                   partitions + 1, True, reversed_))))  # fmt: skip
+        else:
+            add((_HEAL, new(SystemState, (nodes, network, None, crashes, partitions, failed,
+                                          reversed_))))  # fmt: skip
+        return out
+
+    def _handle(self, i: int, rid: int, kind: str, arg: Any) -> tuple[int, tuple[int, ...], bool]:
+        """Run node ``i``'s handler (record ``rid``) for one event and memoize what it did."""
+        payload = self._envs[arg] if kind == "message" else arg
+        applied = self.apply(i, self._records[rid], kind, payload, False)
+        hit = (
+            self._record_id(applied.record),
+            tuple(self._env_id(env) for env in applied.sends),
+            applied.reversal,
+        )
+        self._memo[(i, rid, kind, arg)] = hit
+        return hit
+
+    def _actions_for(self, ident: int) -> tuple[Deliver, Drop, Duplicate]:
+        src, dst, msg = self._envs[ident]
+        acts = (
+            Deliver(src, dst, msg, ident),
+            Drop(src, dst, msg, ident),
+            Duplicate(src, dst, msg, ident),
+        )
+        self._env_actions[ident] = acts
+        return acts
+
     def suspects(
         self,
         recs: Sequence[NodeRecord],
@@ -567,8 +751,13 @@ class ActorSystem:
         waited: tuple[str, ...],
     ) -> bool:
         """Whether a perfect failure detector at node ``i`` reports one of ``waited``."""
-        index = self.index
-        return any(recs[index[w]].local is None or cut_off(sides, i, index[w]) for w in waited)
+        watched = self._watched.get(waited)
+        if watched is None:
+            watched = self._watched[waited] = tuple(self.index[w] for w in waited)
+        for k in watched:
+            if recs[k].local is None or (sides is not None and sides[i] != sides[k]):
+                return True
+        return False
 
     def next_state(self, state: SystemState, action: ActorAction) -> SystemState | None:
         try:
@@ -730,22 +919,22 @@ class ActorSystem:
         return NodeRecord(None, (), record.durable, (), decision, record.vote)
 
     def _crash(self, state: SystemState, i: int) -> SystemState:
-        rid = state.nodes[i]
+        nodes, network, sides, crashes, partitions, _, reversed_ = state
+        rid = nodes[i]
         new_rid = self._crashed.get(rid)
         if new_rid is None:
             new_rid = self._crashed[rid] = self._record_id(self.crashed(self._records[rid]))
-        network = state.network
-        if not self.faults.recover:
+        if not self.faults.recover and network:
             # Crash-stop: nobody will ever receive what is addressed to this node.
-            name = self.names[i]
-            envs = self._envs
-            network = frozenset(e for e in network if envs[e][1] != name)
-        nodes = state.nodes
-        return state._replace(
-            nodes=(*nodes[:i], new_rid, *nodes[i + 1 :]),
-            network=network,
-            crashes=state.crashes + 1,
-            failed=True,
+            kept = self._unaddressed.get((network, i))
+            if kept is None:
+                ends = self._ends
+                kept = frozenset(e for e in network if ends[e][1] != i)
+                self._unaddressed[(network, i)] = kept
+            network = kept
+        moved = (*nodes[:i], new_rid, *nodes[i + 1 :])
+        return _tuple_new(
+            SystemState, (moved, network, sides, crashes + 1, partitions, True, reversed_)
         )
 
     def apply(self, i: int, rec: NodeRecord, kind: str, payload: Any, record: bool) -> Applied:

@@ -806,10 +806,10 @@ class _Run:
         bad_count, example_count = len(first_bad), len(examples)
         blocking = self.blocking
         record = bool(blocking)
-        allowed = [(n, p.allowed) for n, p in enumerate(blocking)]
+        allowed = [(self.edges[n].append, p.allowed) for n, p in enumerate(blocking)]
+        waiting = [(self.pending[n], p.pending) for n, p in enumerate(blocking)]
         edge_lists = self.edges
         offsets = self.offsets
-        pending = self.pending
         generated = self.generated
         i = self.expanded
         freeze = gc.isenabled()
@@ -869,14 +869,16 @@ class _Run:
                                 example_count = len(examples)
                                 sometimes = [x for x in sometimes if x[0] not in examples]
                         if record:
-                            for n, prop in enumerate(blocking):
-                                keys = tuple(dict.fromkeys(prop.pending(model, t)))
+                            for store, keys_of in waiting:
+                                keys = keys_of(model, t)  # type: ignore[misc]
                                 if keys:
-                                    pending[n][j] = keys
+                                    found = tuple(dict.fromkeys(keys))
+                                    if found:
+                                        store[j] = found
                     if record:
-                        for n, allows in allowed:
+                        for append_edge, allows in allowed:
                             if allows(model, action):  # type: ignore[misc]
-                                edge_lists[n].append(j)
+                                append_edge(j)
                 if record:
                     for n in range(len(blocking)):
                         offsets[n].append(len(edge_lists[n]))
