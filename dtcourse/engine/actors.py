@@ -233,8 +233,10 @@ def decode_action(data: Any) -> ActorAction:
     try:
         match kind:
             case "deliver" | "duplicate" | "drop":
-                cls = {"deliver": Deliver, "duplicate": Duplicate, "drop": Drop}[kind]
-                return cls(data["src"], data["dst"], decode(data["msg"]))
+                src, dst, msg = data["src"], data["dst"], decode(data["msg"])
+                if kind == "deliver":
+                    return Deliver(src, dst, msg)
+                return Duplicate(src, dst, msg) if kind == "duplicate" else Drop(src, dst, msg)
             case "timeout":
                 return Timeout(data["node"], data["timer"])
             case "crash":
@@ -576,11 +578,8 @@ class ActorSystem:
         sides = state.sides
         index = self.index
         loss, dup = self.network.loss, self.network.duplicate
-        envs = state.network
         values = self._envs
-        if len(envs) > 1:
-            envs = sorted(envs, key=self._env_keys.__getitem__)
-        for ident in envs:
+        for ident in sorted(state.network, key=self._env_keys.__getitem__):
             src, dst, msg = values[ident]
             acts.append(Deliver(src, dst, msg, ident))
             if loss:
@@ -713,9 +712,9 @@ class ActorSystem:
                                                        partitions, failed, rev))))  # fmt: skip
         if sides is None:
             if partitions < faults.partitions:
-                for split, action in zip(self._splits, self._partition_actions, strict=True):
-                    add((action, new(SystemState, (nodes, network, split, crashes,
-                                                   partitions + 1, True, reversed_))))  # fmt: skip
+                for split, cut in zip(self._splits, self._partition_actions, strict=True):
+                    add((cut, new(SystemState, (nodes, network, split, crashes,
+                                                partitions + 1, True, reversed_))))  # fmt: skip
         else:
             add((_HEAL, new(SystemState, (nodes, network, None, crashes, partitions, failed,
                                           reversed_))))  # fmt: skip
@@ -786,6 +785,7 @@ class ActorSystem:
         self, state: SystemState, action: ActorAction, record: bool
     ) -> tuple[SystemState, tuple[tuple[Any, ...], ...]] | None:
         """Apply one action: the next state and, when ``record`` is set, its trace events."""
+        head: tuple[Any, ...]
         kind = type(action)
         nodes = state.nodes
         records = self._records
@@ -948,6 +948,7 @@ class ActorSystem:
         name = self.names[i]
         out = Out(name, self.known)
         timers = dict(rec.timers)
+        event: tuple[Any, ...]
         if kind == "message":
             src, _, msg = payload
             handler, event = "on_message", ("message", msg, src)

@@ -46,7 +46,7 @@ import time
 from array import array
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from dtcourse.engine.model import Path, Property, PropertyKind
 from dtcourse.engine.walks import Walker, successors_of
@@ -460,7 +460,7 @@ class _Run:
             )
         shallowest = min((state_id for _, state_id, _ in witnesses), default=None)
         blocking_path = None if shallowest is None else self.path(shallowest)
-        unreached = ()
+        unreached: tuple[str, ...] = ()
         if not complete:
             unreached = tuple(
                 p.name
@@ -553,11 +553,11 @@ class _Run:
             self.stopped_by = STOP_VIOLATION
             return "stopped at the first violation"
         if self.hunt_seed is None:
-            return self._search(None)
+            return cast("str | None", self._search(None))
         while True:
             reason = self._search(self.expanded + _HUNT_BFS)
             if reason is not _SLICE:
-                return reason  # type: ignore[return-value]
+                return cast("str | None", reason)
             # Small models finish before the random runs start: their answers stay shortest.
             if len(self.states) >= _HUNT_AFTER and self._hunt():
                 self.stopped_by = STOP_VIOLATION
@@ -570,7 +570,9 @@ class _Run:
         except DTCourseError:
             raise
         except _CallbackError as wrapper:
-            raise wrapper.__cause__ from None
+            cause = wrapper.__cause__
+            assert cause is not None
+            raise cause from None
         except Exception as error:
             self._diagnose(self.expanded, error)
             raise  # pragma: no cover - _diagnose always raises
@@ -636,13 +638,13 @@ class _Run:
     def _evaluate(self, prop: Property, state_id: int, state: Any) -> None:
         model = self.model
         if prop.kind == "always":
-            if prop.name not in self.first_bad and not prop.condition(model, state):
+            if prop.name not in self.first_bad and not _hook(prop.condition)(model, state):
                 self.first_bad[prop.name] = state_id
         elif prop.kind == "sometimes":
-            if prop.name not in self.examples and prop.condition(model, state):
+            if prop.name not in self.examples and _hook(prop.condition)(model, state):
                 self.examples[prop.name] = state_id
         else:
-            keys = tuple(dict.fromkeys(prop.pending(model, state)))
+            keys = tuple(dict.fromkeys(_hook(prop.pending)(model, state)))
             if keys:
                 self.pending[self.blocking.index(prop)][state_id] = keys
 
@@ -698,16 +700,8 @@ class _Run:
         clock = time.perf_counter
         next_progress = self.start + 1.0
         next_clock = _CLOCK_EVERY
-        always = [
-            (p.name, p.condition)
-            for p in self.properties
-            if p.kind == "always" and p.name not in self.first_bad
-        ]
-        sometimes = [
-            (p.name, p.condition)
-            for p in self.properties
-            if p.kind == "sometimes" and p.name not in self.examples
-        ]
+        always = _conditions(self.properties, "always", self.first_bad)
+        sometimes = _conditions(self.properties, "sometimes", self.examples)
         first_bad = self.first_bad
         examples = self.examples
         bad_count, example_count = len(first_bad), len(examples)
@@ -750,11 +744,11 @@ class _Run:
                     states_append(t)
                     parent_append(i)
                     for name, cond in always:
-                        if not cond(model, t):  # type: ignore[misc]
+                        if not cond(model, t):
                             first_bad[name] = count
                     if sometimes:
                         for name, cond in sometimes:
-                            if cond(model, t):  # type: ignore[misc]
+                            if cond(model, t):
                                 examples[name] = count
                         if len(examples) != example_count:
                             example_count = len(examples)
@@ -794,13 +788,8 @@ class _Run:
         clock = time.perf_counter
         next_progress = self.start + 1.0
         next_clock = _CLOCK_EVERY
-        always = [(p.name, p.condition) for p in self.properties if p.kind == "always"]
-        always = [(name, cond) for name, cond in always if name not in self.first_bad]
-        sometimes = [
-            (p.name, p.condition)
-            for p in self.properties
-            if p.kind == "sometimes" and p.name not in self.examples
-        ]
+        always = _conditions(self.properties, "always", self.first_bad)
+        sometimes = _conditions(self.properties, "sometimes", self.examples)
         first_bad = self.first_bad
         examples = self.examples
         bad_count, example_count = len(first_bad), len(examples)
@@ -944,10 +933,10 @@ class _Run:
             for prop in self.properties:
                 try:
                     if prop.kind == "blocking":
-                        tuple(prop.pending(model, successor))
-                        prop.allowed(model, action)
+                        tuple(_hook(prop.pending)(model, successor))
+                        _hook(prop.allowed)(model, action)
                     else:
-                        prop.condition(model, successor)
+                        _hook(prop.condition)(model, successor)
                 except Exception as again:
                     raise self._error(
                         f"property {prop.name!r} raised {again!r} on state {successor!r} "
@@ -1032,7 +1021,7 @@ class _Run:
                 frontier = []
                 for state_id in range(count):
                     try:
-                        resolved = state_id >= expanded or prop.resolved(
+                        resolved = state_id >= expanded or _hook(prop.resolved)(
                             model, states[state_id], key
                         )
                     except DTCourseError:
@@ -1058,6 +1047,23 @@ class _Run:
             if best is not None:
                 witnesses.append((prop, best[0], best[1]))
         return witnesses
+
+
+def _hook(function: Callable[..., Any] | None) -> Callable[..., Any]:
+    """A property's function, which ``_properties`` checked is there."""
+    assert function is not None
+    return function
+
+
+def _conditions(
+    properties: list[Property], kind: str, done: Mapping[str, int]
+) -> list[tuple[str, Callable[[Any, Any], bool]]]:
+    """The conditions of the ``kind`` properties not yet settled (not in ``done``)."""
+    return [
+        (p.name, p.condition)
+        for p in properties
+        if p.kind == kind and p.name not in done and p.condition is not None
+    ]
 
 
 class _CallbackError(Exception):

@@ -30,8 +30,10 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-State = Hashable
-Action = Hashable
+# States and actions must be hashable; the checker checks that at run time. Typed as Any so
+# that a model's own state type (a named tuple, a dataclass) fits every hook signature.
+State = Any
+Action = Any
 
 PropertyKind = Literal["always", "sometimes", "blocking"]
 

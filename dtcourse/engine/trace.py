@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,6 +59,7 @@ ACTION_KINDS: dict[str, tuple[str, ...]] = {
 
 class TraceFileError(DTCourseError):
     """A saved trace cannot be read or replayed as it is."""
+
 
 EventKind = Literal[
     "start",
@@ -162,7 +164,7 @@ class Trace:
             "events": [asdict(event) for event in self.events],
         }
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | PathLike[str]) -> Path:
         """Write the trace to ``path`` as versioned JSON; returns the path written."""
         target = Path(path)
         if target.parent != Path():
@@ -172,7 +174,7 @@ class Trace:
         return target
 
     @classmethod
-    def load(cls, path: str | Path) -> Trace:
+    def load(cls, path: str | PathLike[str]) -> Trace:
         """Read a trace written by ``save``; ``TraceFileError`` says what is wrong."""
         source = Path(path)
         try:
@@ -190,7 +192,7 @@ class Trace:
         """The trace ``to_json`` gave (checked, so a bad file gets a clear message)."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise TraceFileError(
-                f"{where} is not a saved dtcourse trace (no \"format\": \"{FORMAT}\"); "
+                f'{where} is not a saved dtcourse trace (no "format": "{FORMAT}"); '
                 "save one with trace.save(path) or dtcourse check ... --save-trace FILE"
             )
         version = data.get("version")
