@@ -1149,7 +1149,11 @@ class ActorSystem:
                     "name": name,
                     "class": type_path(type(node))
                     or f"{type(node).__module__}:{type(node).__qualname__}",
-                    "settings": {k: encoder(v) for k, v in vars(node).items() if k != "name"},
+                    "settings": {
+                        k: encoder(v)
+                        for k, v in getattr(node, "__dict__", {}).items()
+                        if k != "name"
+                    },
                 }
                 for name, node in zip(self.names, self.nodes, strict=True)
             ],
