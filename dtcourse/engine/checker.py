@@ -70,6 +70,9 @@ _CLOCK_EVERY = 512
 _HUNT_AFTER = 20_000
 _HUNT_BFS = 8_192
 _HUNT_WALK = 8_192
+# Each fruitless round halves the random steps, down to this floor: deep violations show
+# up in the first rounds, and a clean model pays little for the search it did not need.
+_HUNT_WALK_FLOOR = 1_024
 _HUNT_DEPTH = 100
 
 # Why a search stopped early, as ``CheckResult.stopped_by``.
@@ -401,6 +404,7 @@ class _Run:
         self.stop_at_first = False
         self.hunt_seed: int | None = None
         self.walker: Walker | None = None
+        self.hunt_rounds = 0
         self.stopped_by: str | None = None
         self.peak_memory: int | None = None
 
@@ -590,7 +594,8 @@ class _Run:
         if not walker.always:
             return False
         try:
-            found = walker.advance(_HUNT_WALK)
+            found = walker.advance(max(_HUNT_WALK >> self.hunt_rounds, _HUNT_WALK_FLOOR))
+            self.hunt_rounds += 1
         except DTCourseError:
             raise
         except Exception as error:
