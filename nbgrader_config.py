@@ -27,6 +27,12 @@ c.Execute.interrupt_on_timeout = True
 c.LimitOutput.max_lines = 300
 c.LimitOutput.max_traceback = 40
 
+# A correct cell keeps its points when the code it runs writes to stderr (a logged
+# warning): that text is kept as marked stdout before the grades are saved.
+from dtcourse_instructor.preprocessors import AUTOGRADE_PREPROCESSORS  # noqa: E402
+
+c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
+
 # Feedback never shows hidden tests.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",

@@ -33,13 +33,13 @@ PARTS = [
 
 
 def _broken_nodes():
-    from dtcourse.commit.protocols import twopc
+    from dtcourse_instructor.reference import p2_twopc_coordinator, p2_twopc_participant
 
-    class Participant(twopc.Participant):
+    class Participant(p2_twopc_participant.Participant):
         def on_recover(self, log, out):
             raise KeyError("prepared")
 
-    class Coordinator(twopc.Coordinator):
+    class Coordinator(p2_twopc_coordinator.Coordinator):
         def on_recover(self, log, out):
             return {}
 
@@ -48,12 +48,11 @@ def _broken_nodes():
 
 def time_parts() -> None:
     from dtcourse_instructor.grader import grade_part as verify
-
-    from dtcourse.commit.protocols import twopc
+    from dtcourse_instructor.reference import p2_twopc_coordinator, p2_twopc_participant
 
     reference = {
-        "p2.twopc.participant": twopc.Participant,
-        "p2.twopc.coordinator": twopc.Coordinator,
+        "p2.twopc.participant": p2_twopc_participant.Participant,
+        "p2.twopc.coordinator": p2_twopc_coordinator.Coordinator,
     }
     for label, nodes in (("reference", reference), ("broken", _broken_nodes())):
         for exercise, part, settings in PARTS:
@@ -65,11 +64,24 @@ def time_parts() -> None:
                 verdict = "fail"
             seconds = time.perf_counter() - started
             print(f"  {label:9} {exercise} {part:12} {verdict}  {seconds:6.2f} s")
-    from dtcourse_instructor.grader.phase2_threepc import reference_rule
+    print("Phase 2 visible check parts (against the most general legal partner)")
+    from dtcourse.runtime.checks import check_part
+
+    for label, nodes in (("reference", reference), ("broken", _broken_nodes())):
+        for exercise, part in dict.fromkeys((e, p) for e, p, _ in PARTS):
+            started = time.perf_counter()
+            try:
+                check_part(exercise, part, nodes[exercise])
+                verdict = "pass"
+            except AssertionError:
+                verdict = "fail"
+            seconds = time.perf_counter() - started
+            print(f"  {label:9} {exercise} {part:12} {verdict}  {seconds:6.2f} s")
+    from dtcourse_instructor.reference.p2_threepc import terminate
 
     for crashes in (1, 2):
         started = time.perf_counter()
-        verify("p2.threepc", "crash_stop", {"rule": reference_rule}, crashes=crashes)
+        verify("p2.threepc", "crash_stop", {"rule": terminate}, crashes=crashes)
         seconds = time.perf_counter() - started
         print(f"  reference p2.threepc crash_stop ({crashes} crashes)  {seconds:6.2f} s")
 

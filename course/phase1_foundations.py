@@ -46,13 +46,13 @@ setup("0.2.0", progress_store)
 # follows your progress.
 #
 # <!-- resources:phase1 -->
-# **Phase 1: Foundations**: 2 readings, 65 minutes, 20 points of exercises.
+# **Phase 1: Foundations**: 2 readings, 20 points of exercises; reading 65 minutes + exercises about 75 minutes.
 #
-# 1. **Distributed Transaction Basics** (Article, 30 minutes). Focus: Understanding what distributed transactions are and why they're needed.
-#    - Exercise `p1.transfer`: Catch the broken money transfer (10 points)
+# 1. **Distributed Transaction Basics** (Article, reading 30 minutes + exercises about 30 minutes). Focus: Understanding what distributed transactions are and why they're needed.
+#    - Exercise `p1.transfer`: Catch the broken money transfer (10 points, about 30 minutes)
 #    - Next step: Move to resource 2
-# 2. **ACID in Distributed Systems** (Article, 35 minutes). Focus: How ACID properties apply to distributed transactions.
-#    - Exercise `p1.serializability`: Serializability across sites (10 points)
+# 2. **ACID in Distributed Systems** (Article, reading 35 minutes + exercises about 45 minutes). Focus: How ACID properties apply to distributed transactions.
+#    - Exercise `p1.serializability`: Serializability across sites (10 points, about 45 minutes)
 #    - Next step: Move to Phase 2
 # <!-- /resources -->
 
@@ -65,7 +65,7 @@ resource_list("phase1")
 # <!-- resource:p1.basics -->
 # ## 1. Distributed Transaction Basics
 #
-# *Article · 30 minutes · Focus: Understanding what distributed transactions are and why they're needed*
+# *Article · reading 30 minutes + exercises about 30 minutes · Focus: Understanding what distributed transactions are and why they're needed*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -162,7 +162,7 @@ resource_list("phase1")
 
 # %%
 from dtcourse.lessons.naive_transfer import demo
-from dtcourse.pictures.viz import sequence_diagram
+from dtcourse.pictures.sequence import sequence_diagram
 
 lost = demo("crash_between")
 print(lost.summary())
@@ -283,8 +283,12 @@ print(busy.summary())
 #
 # **Process failures.**
 #
-# - *Crash-stop* (also called fail-stop): a process halts and never comes back. Simple to
-#   reason about, unrealistic for databases, which reboot.
+# - *Crash-stop*: a process halts and never comes back. Simple to reason about,
+#   unrealistic for databases, which reboot. Some texts call this *fail-stop*; in the older
+#   and stricter sense that this course uses, **fail-stop** means crash-stop *plus* reliable
+#   detection: every other process eventually learns of the crash and never suspects a
+#   process that is alive. The difference is not pedantry. Three-phase commit (Phase 2)
+#   needs fail-stop in the strict sense, and ordinary networks only give crash-stop.
 # - *Crash-recovery*: a process halts, loses everything in memory (volatile state, timers,
 #   buffered messages) and later restarts, keeping only what it had written to **stable
 #   storage**. This is the model for databases and the one two-phase commit is designed for.
@@ -297,8 +301,12 @@ print(busy.summary())
 # like crashed processes. In an *asynchronous* system (no bound on message delay or
 # processing time), a process waiting for a reply cannot tell whether the other side crashed,
 # is slow, or is cut off. A **timeout** is therefore a guess, never a proof. Phase 2 shows
-# how much this one fact costs: it is why two-phase commit can block, and why the
-# three-phase commit fix needs a synchronous network.
+# what this fact costs and, just as important, what it does not explain. Two-phase commit
+# can block even with a *perfect* failure detector: when the coordinator crashes after the
+# participants voted yes, they may know for certain that it crashed, yet the decision it
+# made (or did not make) lives only in its log, so nobody else can safely decide. What
+# lying timeouts break is the cure: three-phase commit removes that blocking only if
+# crashes are detected reliably, which needs a synchronous network.
 #
 # **Stable storage and the log.** Each site keeps a write-ahead log on storage that survives
 # crashes. A **forced** log write (an fsync or equivalent) returns only when the record is
@@ -338,9 +346,10 @@ sequence_diagram(retried.trace, title="A lost reply and a retried credit: money 
 # 4. **Isolation**: concurrent distributed transactions do not see or cause half-done states.
 # 5. **Progress** where possible: if failures heal, every site eventually learns the outcome.
 #
-# Points 1, 2, 3 and 5, together with a non-triviality rule (if nothing fails and everyone
-# is willing, the outcome must be commit, so that "always abort" does not count as a
-# solution), are the *atomic commitment properties* that Bernstein, Hadzilacos and Goodman
+# Points 1, 2, 3 and 5, together with a non-triviality rule (in a run where nothing fails
+# and everyone is willing, the outcome must be commit, so that "always abort" does not count
+# as a solution; once anything fails, aborting is always allowed), are the *atomic
+# commitment properties* that Bernstein, Hadzilacos and Goodman
 # number AC1 to AC5 [Bernstein et al. 1987, ch. 7]; you will check them with the model
 # checker in Phase 2. Point 4 is the subject of the next resource.
 
@@ -537,7 +546,7 @@ grade_part("p1.transfer", "faults", audit, runs=_runs)
 # <!-- resource:p1.acid -->
 # ## 2. ACID in Distributed Systems
 #
-# *Article · 35 minutes · Focus: How ACID properties apply to distributed transactions*
+# *Article · reading 35 minutes + exercises about 45 minutes · Focus: How ACID properties apply to distributed transactions*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -651,10 +660,13 @@ from dtcourse.pictures.precedence import precedence_figure
 h1 = "r1[x] w2[x] r2[y] w1[y] c1 c2"
 for conflict in conflicts(h1):
     print(f"{conflict}  gives  {conflict.edge[0]} → {conflict.edge[1]}")
-precedence_figure(h1)
+# the edges and the cycle worked out above; the picture draws what it is given
+precedence_figure(h1, {("T1", "T2"), ("T2", "T1")}, cycle=("T1", "T2"))
 
 # %%
-precedence_figure("r1[x] w2[x] w1[y] r2[y] c1 c2")
+precedence_figure(
+    "r1[x] w2[x] w1[y] r2[y] c1 c2", {("T1", "T2")}, title="H1': acyclic, serial order T1, T2"
+)
 
 # %% [markdown]
 # #### Local serializability is not enough
@@ -691,7 +703,12 @@ precedence_figure("r1[x] w2[x] w1[y] r2[y] c1 c2")
 
 # %%
 auditor = "w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2"
-precedence_figure(auditor, by_site=True)
+precedence_figure(
+    auditor,
+    {("T1", "T2"), ("T2", "T1")},
+    site_edges={"A": {("T1", "T2")}, "B": {("T2", "T1")}},
+    cycle=("T1", "T2"),
+)
 
 # %% [markdown]
 # What does prevent it? The standard answer is **strict two-phase locking (strict 2PL) at
@@ -705,36 +722,58 @@ precedence_figure(auditor, by_site=True)
 # most performance complaints about distributed transactions.
 
 # %% [markdown]
-# #### Three anomalies, each in a tiny history
+# #### Four anomalies, each in a tiny history
 #
 # When a system offers less than serializability, particular **anomalies** become possible.
-# Three are worth knowing by heart; each has a cycle or an abort at its core.
+# Four are worth knowing by heart; each has an abort or a cycle at its core. The names and
+# shapes are those of Berenson et al. [Berenson et al. 1995]; the next section gives each
+# its name in a more precise vocabulary.
 #
 # **Dirty read.** A transaction reads a value written by a transaction that has not committed
-# and may still abort.
+# and then aborts.
 #
 # ```
 # w1[x=50] r2[x=50] a1 c2
 # ```
 #
-# T2 has acted on a value that never existed. Across sites, a dirty read can also happen
-# "between" the sites: a reader that sees a branch of T1 at one site before T1's global
-# outcome is known.
+# T2 committed having acted on a value that never existed. The course counts a dirty read
+# only when the reader **commits**: in `w1[x] r2[x] a1 a2` nothing T2 did survives, so no
+# harm is visible in the finished history, and Adya's definition (below) does not count it
+# either. Berenson et al.'s *phenomenon* P1 is broader on purpose: it forbids the pattern
+# `w1[x] ... r2[x]` before T1 ends, whatever happens next, because a locking system must
+# prevent it without knowing the future. A phenomenon is what an isolation level forbids; an
+# anomaly is what went wrong in a finished history.
 #
-# **Lost update.** Two transactions read the same value, both compute a new value from it,
-# and the second write silently overwrites the first.
+# Across sites, beware of calling the auditor of the previous section a dirty read. T2 reads
+# x at bank A after T1 wrote it, but T1 goes on to commit everywhere, so T2 never sees a
+# value that did not exist: it sees T1's debit and not T1's credit. That is **read skew**,
+# below. A truly distributed dirty read needs a site that exposes a prepared branch's write
+# and a global outcome of abort.
+#
+# **Lost update.** A transaction reads an item, another transaction writes it, and the first
+# then writes it from the value it had read, wiping out the second one's update.
 #
 # ```
 # r1[x=10] r2[x=10] w1[x=11] c1 w2[x=11] c2
 # ```
 #
 # Two increments, final value 11 instead of 12. Edges: `r1[x]` before `w2[x]` gives T1 → T2;
-# `r2[x]` before `w1[x]` gives T2 → T1. Cycle.
+# `r2[x]` before `w1[x]` gives T2 → T1. Cycle. Berenson et al. define the anomaly (their P4)
+# by the shape `r1[x] ... w2[x] ... w1[x] ... c1`, and the course follows them: the
+# transaction whose update is lost need not have read anything. In `r1[x] w2[x] w1[x] c1 c2`
+# T2 writes x blindly (a clerk sets a new price), and T1 overwrites it with a value computed
+# from the old price. T2's update is just as lost, and the graph has the same cycle:
+# `r1[x]` before `w2[x]` gives T1 → T2, `w2[x]` before `w1[x]` gives T2 → T1.
+#
+# **Read skew.** A transaction reads one item before another transaction writes it and a
+# second item after that transaction wrote it, so it sees half of the other's effects. This
+# is the auditor: `w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2` sees Alice debited and Bob not yet
+# credited. Berenson et al. call it A5A.
 #
 # **Write skew.** Two transactions read an overlapping set of items, check a constraint, and
 # then write *different* items, so neither overwrites the other but together they break the
-# constraint. The classic example: at least one doctor must be on call; x = "Alice on call",
-# y = "Bob on call", both true.
+# constraint (Berenson et al.'s A5B). The classic example: at least one doctor must be on
+# call; x = "Alice on call", y = "Bob on call", both true.
 #
 # ```
 # r1[x] r1[y] r2[x] r2[y] w1[x=off] w2[y=off] c1 c2
@@ -744,12 +783,71 @@ precedence_figure(auditor, by_site=True)
 # `r2[x]` before `w1[x]` gives T2 → T1; `r1[y]` before `w2[y]` gives T1 → T2. Cycle. Put x
 # at site A and y at site B and you get the same picture as the auditor: each site has a
 # single edge, the union has a cycle.
+
+# %% [markdown]
+# The lost update with a blind writer, drawn: T2 never reads x, and the cycle is there all
+# the same.
+
+# %%
+from dtcourse.pictures.precedence import precedence_figure
+
+# r1[x] before w2[x] gives T1 -> T2; w2[x] before w1[x] gives T2 -> T1.
+precedence_figure("r1[x]@A w2[x]@A w1[x]@A c1 c2", {("T1", "T2"), ("T2", "T1")}, cycle=("T1", "T2"))
+
+# %% [markdown]
+# #### The same anomalies in Adya's vocabulary
 #
-# | anomaly | shape | prevented by |
-# |---|---|---|
-# | dirty read | read of an uncommitted write | read committed and above |
-# | lost update | read-modify-write, both write the same item | snapshot isolation, repeatable read (locking), serializable |
-# | write skew | both read x and y, write different items | serializable only (snapshot isolation allows it) |
+# English descriptions of anomalies are easy to misread, which is exactly what Berenson et
+# al. criticised in the SQL standard. Atul Adya's doctoral thesis replaced them with cycles
+# in a graph, and the Jepsen consistency map (below) uses his names throughout [Jepsen
+# n.d.]. The graph has one node per transaction and three kinds of edge from T1 to T2:
+# **ww** (T2 overwrites a value T1 wrote), **wr** (T2 reads a value T1 wrote) and **rw**, an
+# *anti-dependency* (T2 overwrites a value T1 read). One line each:
+#
+# - **G0, write cycle**: a cycle of ww edges only, e.g. `w1[x] w2[x] w2[y] w1[y] c1 c2`
+#   (two transactions' writes interleaved; Berenson et al.'s dirty write, P0).
+# - **G1a, aborted read**: a committed transaction reads a value written by a transaction
+#   that aborted. This is the dirty read of this course.
+# - **G1b, intermediate read**: a committed transaction reads a value that its writer later
+#   overwrote itself, so not the writer's final value.
+# - **G1c, circular information flow**: a cycle of ww and wr edges only; each transaction
+#   sees, or overwrites, the other's effects.
+# - **G-single**: a cycle with exactly one rw edge. Read skew (the auditor: T1 wr T2 on x,
+#   T2 rw T1 on y) and lost update (T1 rw T2 and T2 ww T1 on the same x) are both G-single.
+# - **G2-item**: a cycle with one or more rw edges between items. Write skew has two
+#   (T1 rw T2 on y, T2 rw T1 on x) and no ww or wr edge, so it is G2-item but not G-single.
+#
+# A G-single cycle is also a G2-item cycle; one names the most specific class. **G2** is
+# G2-item extended with anti-dependencies on *predicates* (a transaction inserts a row that
+# another's query would have matched): the phantom and its write skew. The exercise's
+# names sit on these classes: "dirty read" is G1a; "lost update" and "read skew" are
+# G-single shapes; "write skew" is G2-item but not G-single; "other" covers G0, G1c and
+# longer cycles.
+#
+# Which isolation level prevents what? The table follows Berenson et al.'s Table 4
+# [Berenson et al. 1995], with the predicate form of write skew added as its own row:
+#
+# | anomaly | Adya | read committed | repeatable read (locking) | snapshot isolation | serializable |
+# |---|---|---|---|---|---|
+# | dirty read | G1a | prevented | prevented | prevented | prevented |
+# | lost update | G-single | possible | prevented | prevented (first committer wins) | prevented |
+# | read skew | G-single | possible | prevented | prevented (one snapshot) | prevented |
+# | write skew on items | G2-item | possible | **prevented** | **possible** | prevented |
+# | write skew through a predicate | G2 | possible | possible | possible | prevented |
+#
+# Locking repeatable read prevents item write skew because each transaction keeps its read
+# locks until it commits: in the doctors' history T1's write of x waits for T2's read lock
+# and T2's write of y waits for T1's, a deadlock that aborts one of them. It does not lock
+# *predicates*, so a write skew through a query ("count the doctors on call") slips
+# through, and only serializable prevents it. Snapshot isolation checks only write-write
+# conflicts, and the doctors write different items.
+#
+# Watch the names. PostgreSQL and MySQL's InnoDB call their snapshot-based level
+# `REPEATABLE READ` [Kleppmann 2017, ch. 7]. For write skew it behaves like the snapshot
+# isolation column, not like the locking column: both allow the doctors' history. (They
+# differ on lost update: PostgreSQL's level aborts the second writer, InnoDB's does not
+# detect the lost update [Kleppmann 2017, ch. 7].) The level's name tells you little; the
+# mechanism tells you what it prevents.
 
 # %% [markdown]
 # Your turn to experiment: write a history in the notation (tag each read and write with
@@ -758,9 +856,11 @@ precedence_figure(auditor, by_site=True)
 
 # %%
 mine = "r1[x]@A r1[y]@B r2[x]@A r2[y]@B w1[x=off]@A w2[y=off]@B c1 c2"
-for conflict in conflicts(mine):
+found = conflicts(mine)
+for conflict in found:
     print(f"{conflict}  gives  {conflict.edge[0]} → {conflict.edge[1]}")
-precedence_figure(mine, by_site=True)
+# one arrow per conflict (an aborted transaction's would not count): find the cycle yourself
+precedence_figure(mine, {conflict.edge for conflict in found})
 
 # %% [markdown]
 # #### Isolation levels and why their definitions were criticised
@@ -777,8 +877,8 @@ precedence_figure(mine, by_site=True)
 # start and commits only if no concurrent transaction wrote the same items
 # ("first committer wins"). Snapshot isolation precludes the three ANSI anomalies in their
 # strict reading, and yet it is *not* serializable, because it allows write skew. The paper
-# also named lost update and read skew (the auditor above is a read skew) as anomalies that
-# distinguish the levels.
+# also named lost update and read skew as anomalies that distinguish the levels, which is
+# where the table above comes from.
 #
 # #### The Jepsen consistency map
 #
@@ -790,8 +890,9 @@ precedence_figure(mine, by_site=True)
 # read cannot (some requests must wait or fail during a partition), while read committed can.
 # That single colour coding is the consistency-versus-availability trade-off you will meet
 # again in Phase 3. Jepsen's analyses are also a sobering reminder that claims need testing:
-# its PostgreSQL 12.3 analysis found that the serializable level admitted a non-serializable
-# anomaly (G2-item) because of a bug, fixed after the report [Kingsbury 2020].
+# its PostgreSQL 12.3 analysis found that the serializable level admitted G2-item cycles
+# (write-skew-shaped anomalies that serializable must prevent) because of a bug, fixed after
+# the report [Kingsbury 2020].
 
 # %% [markdown]
 # ### D: durability means forced writes everywhere
@@ -829,31 +930,88 @@ precedence_figure(mine, by_site=True)
 # A transaction is committed unless the history aborts it (a missing commit counts as one at
 # the end). Return a `Verdict` with:
 #
-# - `edges`: the set of edges `(Ti, Tj)` of the precedence graph, e.g. `{("T1", "T2")}`;
-#   one node per committed transaction, aborted transactions contribute no edges;
+# - `sites`: each site's own precedence graph, as a mapping from the site to its set of
+#   edges, e.g. `{"A": {("T1", "T2")}, "B": {("T2", "T1")}}`; write this first, as
+#   `site_edges(history)` (step 1 below);
+# - `edges`: the set of edges `(Ti, Tj)` of the global precedence graph, the union of the
+#   sites' edges, e.g. `{("T1", "T2")}`; one node per committed transaction, aborted
+#   transactions contribute no edges;
 # - `serializable`: `True` when the graph has no cycle;
 # - `order`: when serializable, an equivalent serial order, as a tuple of every committed
 #   transaction (`("T2", "T1")`); otherwise `None`;
-# - `anomaly`: the first of these rules that applies (Berenson et al. 1995 name all four):
-#   1. `"dirty read"`: a transaction reads a value written by a transaction that aborts
-#      after the read (the value it read never existed);
+# - `anomaly`: the first of these rules that applies (Berenson et al. 1995 name all four;
+#   the conventions are the ones explained with the anomalies above):
+#   1. `"dirty read"`: a **committed** transaction reads a value written by a transaction
+#      that aborts after the read (the value it read never existed; a reader that aborts
+#      too is not counted, as in Adya's G1a);
 #   2. `None`: the history is serializable;
-#   3. `"lost update"`: two committed transactions each read an item before the other one
-#      writes that same item;
+#   3. `"lost update"`: a committed transaction reads an item, a second committed
+#      transaction then writes that item, and the first one writes it after that
+#      (`r1[x] ... w2[x] ... w1[x]`, Berenson et al.'s P4: the second writer may write
+#      blindly, without reading);
 #   4. `"write skew"`: two committed transactions each read an item that the other one
 #      writes later, and the two items differ;
 #   5. `"read skew"`: a committed transaction reads one item before a second transaction
 #      writes it, and another item after that transaction wrote it (the auditor);
 #   6. `"other"`: a cycle of another shape (longer cycles, cycles made only of writes).
 #
-# "Before" and "after" are about positions in the history; for rules 3 to 5 compare a
-# transaction's first read of the item with the other's last write (or its first write with
-# the other's last read).
+# "Before" and "after" are about positions in the history. For rule 3, a write of the
+# second transaction must fall between the first one's first read of the item and its last
+# write of it; for rules 4 and 5 compare a transaction's first read of an item with the
+# other's last write (or its first write with the other's last read).
 
 # %% dtcourse={"solution": "p1.serializability"}
-from dtcourse.lessons.histories import Verdict, parse_history
+# Step 1: each site's own precedence graph, the part of the picture one site can see.
+# `conflicts(history)` lists every pair of conflicting operations, aborted transactions
+# included; keep the ones that give an edge, grouped by their site.
+from dtcourse.lessons.histories import Verdict, conflicts, parse_history
 
 
+def site_edges(history):
+    """Each site's precedence-graph edges, e.g. {"A": {("T1", "T2")}, "B": {("T2", "T1")}}."""
+    ### BEGIN SOLUTION
+    ops = list(history)
+    gone = {op.txn for op in ops if op.action == "a"}
+    edges = {}
+    for n, first in enumerate(ops):
+        for second in ops[n + 1 :]:
+            if (
+                first.action in ("r", "w")
+                and second.action in ("r", "w")
+                and first.txn != second.txn
+                and not {first.txn, second.txn} & gone
+                and (first.item, first.site) == (second.item, second.site)
+                and "w" in (first.action, second.action)
+            ):
+                edges.setdefault(first.site, set()).add((first.txn, second.txn))
+    return edges
+    ### END SOLUTION
+
+# %%
+# The auditor's two sites as your function sees them; the graded cell below checks step 1
+# on the reading's histories (and, when graded, on histories you do not see).
+print(site_edges(parse_history("w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2")))
+
+# %% dtcourse={"test": "p1.serializability", "points": 2}
+from dtcourse.runtime.checks import check_part
+
+check_part("p1.serializability", "sites", site_edges)
+### BEGIN HIDDEN TESTS
+from dtcourse_instructor.grader import grade_part
+
+grade_part("p1.serializability", "sites", site_edges)
+_histories = (
+    "r1[x]@A r2[y]@B w1[y]@B w2[x]@A c1 c2",
+    "r1[x]@A w2[x]@A w3[x]@A a2 r1[y]@B w3[y]@B c1 c3",
+    "w3[z]@B r1[z]@B w1[x]@A r2[x]@A w2[y]@A r3[y]@A c1 c2 c3",
+    "r1[x]@A w2[x]@B r2[x]@B w1[x]@A c1 c2",
+    "r1[x]@A r2[x]@A r3[x]@A c1 c2 c3",
+)
+grade_part("p1.serializability", "sites", site_edges, histories=_histories)
+### END HIDDEN TESTS
+
+# %% dtcourse={"solution": "p1.serializability"}
+# Step 2: the whole verdict. Use your site_edges for `sites`; the global edges are their union.
 def analyse(history):
     """The precedence graph, serializability, a serial order and the anomaly of a history."""
     ### BEGIN SOLUTION
@@ -863,15 +1021,8 @@ def analyse(history):
     live = [(i, op) for i, op in enumerate(ops) if op.txn in committed]
     accesses = [(i, op) for i, op in live if op.action in ("r", "w")]
 
-    edges = set()
-    for n, (_, first) in enumerate(accesses):
-        for _, second in accesses[n + 1 :]:
-            if (
-                first.txn != second.txn
-                and (first.item, first.site) == (second.item, second.site)
-                and "w" in (first.action, second.action)
-            ):
-                edges.add((first.txn, second.txn))
+    sites = site_edges(history)
+    edges = set().union(*sites.values())
 
     incoming = {t: 0 for t in committed}
     for _, target in edges:
@@ -888,24 +1039,26 @@ def analyse(history):
                     ready.append(target)
     serializable = len(order) == len(committed)
 
-    def position(action, txn, item, site, last):
-        found = [
-            i for i, op in live if (op.action, op.txn, op.item, op.site) == (action, txn, item, site)
-        ]
-        return (found[-1] if last else found[0]) if found else None
-
-    def before(a, b):
-        return a is not None and b is not None and a < b
+    def positions(action, txn, key):
+        return [i for i, op in live if (op.action, op.txn, (op.item, op.site)) == (action, txn, key)]
 
     def read_then_write(reader, writer, key):
-        return before(position("r", reader, *key, False), position("w", writer, *key, True))
+        reads, writes = positions("r", reader, key), positions("w", writer, key)
+        return bool(reads and writes) and reads[0] < writes[-1]
 
     def write_then_read(writer, reader, key):
-        return before(position("w", writer, *key, False), position("r", reader, *key, True))
+        writes, reads = positions("w", writer, key), positions("r", reader, key)
+        return bool(reads and writes) and writes[0] < reads[-1]
+
+    def lost_update(first, second, key):
+        reads, rewrites = positions("r", first, key), positions("w", first, key)
+        return bool(reads and rewrites) and any(
+            reads[0] < i < rewrites[-1] for i in positions("w", second, key)
+        )
 
     def name_anomaly():
         for i, op in enumerate(ops):
-            if op.action != "r":
+            if op.action != "r" or op.txn in abort_at:
                 continue
             writes = [w for w in ops[:i] if w.action == "w" and (w.item, w.site) == (op.item, op.site)]
             if writes and writes[-1].txn != op.txn and abort_at.get(writes[-1].txn, -1) > i:
@@ -914,9 +1067,8 @@ def analyse(history):
             return None
         keys = list(dict.fromkeys((op.item, op.site) for _, op in accesses))
         pairs = [(a, b) for a in committed for b in committed if a != b]
-        for a, b in pairs:
-            if any(read_then_write(a, b, k) and read_then_write(b, a, k) for k in keys):
-                return "lost update"
+        if any(lost_update(a, b, k) for a, b in pairs for k in keys):
+            return "lost update"
         for a, b in pairs:
             for x in keys:
                 for y in keys:
@@ -932,6 +1084,7 @@ def analyse(history):
         return "other"
 
     return Verdict(
+        sites=sites,
         edges=frozenset(edges),
         serializable=serializable,
         order=tuple(order) if serializable else None,
@@ -943,17 +1096,18 @@ def analyse(history):
 # Work through the reading's histories with your function, then ask for feedback.
 
 # %%
-from dtcourse_instructor.grader.phase1 import VISIBLE_HISTORIES
+from dtcourse.runtime.checks.p1_serializability import visible_histories
 
-for text in VISIBLE_HISTORIES:
+for text in visible_histories():
     print(text, "->", analyse(parse_history(text)))
 dtcourse.check("p1.serializability", analyse)
 
 # %% [markdown]
-# The graded checks (10 points): the edges, then the verdict and serial order, then the
-# anomaly, each on the reading's histories and on histories you do not see.
+# The graded checks (10 points): each site's graph (step 1, above), then the global edges,
+# the verdict and serial order, and the anomaly, each on the reading's histories and on
+# histories you do not see.
 
-# %% dtcourse={"test": "p1.serializability", "points": 4}
+# %% dtcourse={"test": "p1.serializability", "points": 2}
 check_part("p1.serializability", "edges", analyse)
 ### BEGIN HIDDEN TESTS
 from dtcourse_instructor.grader import grade_part
@@ -984,6 +1138,7 @@ _histories = (
     "r4[q]@C w3[q]@C r3[x]@A w2[x]@A r2[y]@B w1[y]@B c1 c2 c3 c4",
     "r1[x]@A w2[x]@A w3[x]@A a2 r1[y]@B w3[y]@B c1 c3",
     "r1[x]@A r2[x]@A r3[x]@A c1 c2 c3",
+    "w1[x]@B r2[x]@B w2[y]@A a1 a2",
 )
 grade_part("p1.serializability", "verdict", analyse, histories=_histories)
 ### END HIDDEN TESTS
@@ -1002,6 +1157,9 @@ _histories = (
     "w1[x]@A w1[y]@B r2[x]@A r2[y]@B c1 c2",
     "w3[z]@B r1[z]@B w1[x]@A r2[x]@A w2[y]@A r3[y]@A c1 c2 c3",
     "w1[x]@A a1 r2[x]@A c2",
+    "r1[y]@B r2[x]@A w2[y]@B w1[y]@B c2 c1",
+    "w1[x]@B r2[x]@B w2[y]@A a1 a2",
+    "w1[x]@A r2[x]@A r3[x]@A a2 a1 c3",
 )
 grade_part("p1.serializability", "anomaly", analyse, histories=_histories)
 ### END HIDDEN TESTS

@@ -50,17 +50,17 @@ setup("0.2.0", progress_store)
 # follows your progress.
 #
 # <!-- resources:phase2 -->
-# **Phase 2: Core Concepts**: 3 readings, 105 minutes, 60 points of exercises.
+# **Phase 2: Core Concepts**: 3 readings, 60 points of exercises; reading 105 minutes + exercises about 160 minutes.
 #
-# 1. **Two-Phase Commit** (Article, 40 minutes). Focus: Understanding the two-phase commit protocol.
-#    - Exercise `p2.twopc.participant`: 2PC participant (10 points)
-#    - Exercise `p2.twopc.coordinator`: 2PC coordinator (15 points)
-#    - Exercise `p2.blocking`: Find the blocking scenario (5 points)
-# 2. **Three-Phase Commit** (Article, 35 minutes). Focus: Understanding the three-phase commit protocol.
-#    - Exercise `p2.threepc`: 3PC with termination (15 points)
-# 3. **Distributed Transaction Challenges** (Article, 30 minutes). Focus: Common challenges in distributed transactions.
-#    - Exercise `p2.recovery`: Coordinator recovery on a real database (10 points)
-#    - Exercise `p2.deadlock`: Challenge: distributed deadlock detection (5 points)
+# 1. **Two-Phase Commit** (Article, reading 40 minutes + exercises about 70 minutes). Focus: Understanding the two-phase commit protocol.
+#    - Exercise `p2.twopc.participant`: 2PC participant (10 points, about 25 minutes)
+#    - Exercise `p2.twopc.coordinator`: 2PC coordinator (15 points, about 30 minutes)
+#    - Exercise `p2.blocking`: Find the blocking scenario (5 points, about 15 minutes)
+# 2. **Three-Phase Commit** (Article, reading 35 minutes + exercises about 40 minutes). Focus: Understanding the three-phase commit protocol.
+#    - Exercise `p2.threepc`: 3PC with termination (15 points, about 40 minutes)
+# 3. **Distributed Transaction Challenges** (Article, reading 30 minutes + exercises about 50 minutes). Focus: Common challenges in distributed transactions.
+#    - Exercise `p2.recovery`: Coordinator recovery on a real database (10 points, about 30 minutes)
+#    - Exercise `p2.deadlock`: Challenge: distributed deadlock detection (5 points, about 20 minutes)
 # <!-- /resources -->
 
 # %%
@@ -76,7 +76,8 @@ resource_list("phase2")
 # the next one, and act only through an `out` collector: `out.send`, `out.log(record,
 # force=True)`, `out.set_timer`, `out.vote`, `out.decide`. The same classes run in seeded
 # random runs (one schedule, with faults) and in the model checker (every schedule within a
-# fault budget), which checks the atomic-commit properties AC1 to AC4 on every state.
+# fault budget), which checks the atomic-commit properties AC1 to AC3 on every state, and
+# AC4 on every state reached without any failure (AC4 says nothing about runs with one).
 #
 # A timer names the nodes it waits for: `out.set_timer("votes", waiting_on=("P1", "P2"))`.
 # Under a perfect failure detector (`timing="perfect"`) such a timer fires only once one of
@@ -84,7 +85,7 @@ resource_list("phase2")
 # (`waiting_on=()`) may fire at any moment, which is how a node models giving up for reasons
 # of its own. With ordinary timeouts (`timing="async"`) any timer may fire at any moment.
 #
-# - `build("2pc", n, ...)` and `build("3pc", n, ...)` make the reference protocols as actor
+# - `build("2pc", n, ...)` and `build("3pc", n, ...)` make the course's protocols as actor
 #   systems, with the faults the checker may inject (`crashes=`, `recover=`, `loss=`,
 #   `partitions=`) and the timing assumption (`timing="async"` or `"perfect"`).
 # - `simulate(system, seed=..., loss=..., faults=[...])` runs one seeded schedule with time
@@ -103,13 +104,15 @@ from dtcourse.engine.checker import check as model_check
 from dtcourse.commit.protocols import build
 from dtcourse.engine.sim import Fault, Latency, chaos, simulate
 from dtcourse.pictures.statemachines import protocol_state_machine
-from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
+from dtcourse.pictures.plots import plot_metrics
+from dtcourse.pictures.sequence import sequence_diagram
+from dtcourse.pictures.states import state_diagram
 
 # %% [markdown]
 # <!-- resource:p2.twopc -->
 # ## 1. Two-Phase Commit
 #
-# *Article · 40 minutes · Focus: Understanding the two-phase commit protocol*
+# *Article · reading 40 minutes + exercises about 70 minutes · Focus: Understanding the two-phase commit protocol*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -136,11 +139,14 @@ from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
 # | AC1 | agreement | all processes that reach a decision reach the same one |
 # | AC2 | irreversibility | a process cannot reverse its decision after it has reached one |
 # | AC3 | validity (veto) | the Commit decision can only be reached if all processes voted Yes |
-# | AC4 | non-triviality | if there are no failures and all processes voted Yes, the decision is Commit |
+# | AC4 | non-triviality | if there are no failures and all processes voted Yes, the decision is Commit (a statement about failure-free runs only) |
 # | AC5 | termination | in any execution with only the failures the protocol tolerates, if all failures are repaired and no new ones occur for long enough, all processes eventually decide |
 #
 # AC1 to AC3 are *safety* properties (nothing bad ever happens) and the model checker
-# checks them as invariants. AC4 rules out the useless protocol that always aborts. AC5 is
+# checks them as invariants. AC4 rules out the useless protocol that always aborts, and it
+# only constrains runs in which nothing fails: after a crash, a lost message or a timeout,
+# aborting is always allowed, even if every vote was Yes. The checker therefore tests AC4
+# only in states reached without any failure. AC5 is
 # a *liveness* property, and it is weaker than you might expect: it only promises a decision
 # once failures have been repaired. It does *not* promise that a live process can decide
 # while another is still down. That gap is where blocking lives.
@@ -186,20 +192,18 @@ from dtcourse.pictures.viz import plot_metrics, sequence_diagram, state_diagram
 # point** of the distributed transaction. Before it, the transaction can still be aborted;
 # after it, it is committed, whatever crashes follow.
 #
-# **The 2PC of this course.** The reference protocol you will run, and the one you will
-# write, leaves out the ACKs and the end record. A participant that has voted YES and hears
-# nothing asks the coordinator again (a `DecisionRequest`), so the coordinator never needs
-# to know who has heard the decision; the price is that it can never forget a decision,
-# because a participant might still ask. Real systems collect ACKs so that the coordinator
-# can forget and keep its log short. The reference coordinator also forces a *start* record
-# naming the participants before it sends PREPARE, so that after a crash it knows the
-# transaction and whom to tell. The textbook accounting below (and Phase 3's cost table)
-# leaves that record out: it helps recovery but is not needed for safety.
+# **The 2PC of this course.** The protocol the hands-on cells run, `build("2pc", ...)`, is
+# the one drawn above, as R* runs it: ACKs, and a lazy end record once they are all in. The
+# one you will write leaves out the ACKs and the end record. A participant that has voted
+# YES and hears nothing asks the coordinator again (a `DecisionRequest`), so the
+# coordinator never needs to know who has heard the decision; the price is that it can
+# never forget a decision, because a participant might still ask. Real systems collect
+# ACKs so that the coordinator can forget and keep its log short.
 
 # %% [markdown]
 # ### Hands-on: a commit, and a run with crashes and lost messages
 #
-# The model checker explores every run of the reference 2PC with two participants that both
+# The model checker explores every run of the course's 2PC with two participants that both
 # vote yes; it also keeps an example run for each `sometimes` property. Here is the commit:
 
 # %%
@@ -213,8 +217,9 @@ display(sequence_diagram(commit_system.trace_of(commit_result.examples["some run
 # The simulator runs the same nodes on one schedule, with time: message delays, timeouts,
 # and the faults you ask for. Here the coordinator crashes at time 2.2, about when the
 # votes reach it, and recovers at time 12, while the network loses a tenth of the messages.
-# Change `seed` and run the cell again: the delays and the losses change, AC1 to AC4 hold
-# in every run. Look for the forced writes (filled squares) before each vote and before the
+# Change `seed` and run the cell again: the delays and the losses change, and AC1 to AC3
+# hold in every run (AC4 has nothing to say here: this run has failures, so aborting would
+# be allowed). Look for the forced writes (filled squares) before each vote and before the
 # decision, and for the participants that time out and ask the coordinator again.
 
 # %%
@@ -306,8 +311,7 @@ plt.show()
 # receiving COMMIT twice has the same effect as once, because recovery resends it. Second,
 # safety needs no forced write *before* phase 1: if the coordinator crashes before deciding,
 # it has no decision record and simply aborts on restart, which is safe because no
-# participant can have committed. (The course's reference coordinator forces a start record
-# anyway, for the convenience of its recovery, as said above.)
+# participant can have committed.
 
 # %% [markdown]
 # ### Timeouts: what each party may do, and when
@@ -328,6 +332,12 @@ plt.show()
 # working state (it has not voted, so it can abort and the transaction cannot have
 # committed), the asker can decide. If every participant it can reach is itself uncertain, it
 # learns nothing and must wait.
+#
+# The course's 2PC, and the participant you will write, do **not** cooperate: a prepared
+# participant asks only the coordinator. `build("2pc", n, cooperative=True)` adds the
+# cooperative termination protocol: each participant knows the others (the exercise's
+# PREPARE carries their list for this), and an uncertain participant also asks its peers. Cooperation shortens
+# blocking, it does not remove it, as the blocking exercise below shows.
 
 # %% [markdown]
 # ### Recovery from the log
@@ -367,6 +377,15 @@ plt.show()
 # AC1. They must wait for the coordinator to recover, holding their locks all the while. A
 # protocol in which a live process must wait for a failed one to recover is called
 # **blocking**, and 2PC is blocking.
+#
+# Notice what this argument does *not* use: unreliable timeouts. Give the participants a
+# perfect failure detector, one that tells them for certain that the coordinator has
+# crashed and never suspects a live process, and they are exactly as stuck. Knowing *that*
+# the coordinator failed does not tell them *what* it decided, because the decision lives
+# only in its log. The model checker runs below use such a detector (`timing="perfect"`)
+# and still find the blocked state. Unreliable timeouts matter for the *cure*: the next
+# reading's three-phase commit removes this blocking only if failures are detected
+# reliably.
 #
 # This is not a weakness of this particular protocol. Bernstein, Hadzilacos and Goodman
 # prove that if communication failures or total failures (all processes down at once) are
@@ -408,6 +427,15 @@ if blocking_result.blocking is not None:
 # messages only (not the work of the transaction or the client's request and reply) and
 # forced log writes at all sites.
 #
+# One convention needs stating because the literature differs on it: in this course a
+# participant that votes NO aborts its branch alone and **writes nothing** to its log (it
+# never prepared, so after a crash it has nothing to recover and aborts anyway). In the
+# basic protocol of the R* system, a NO voter forces an abort record before voting, and the
+# coordinator forces its abort record too [Mohan et al. 1986]. The course's coordinators
+# force every decision record, abort included, but the NO voter's record is left out, so
+# an abort counted here has one forced write fewer than in R*'s accounting. Every table of
+# this course, in this phase and the next, uses the same convention.
+#
 # | | per participant | total |
 # |---|---|---|
 # | PREPARE, YES, COMMIT, ACK | 4 messages | **4n messages** |
@@ -416,9 +444,9 @@ if blocking_result.blocking is not None:
 # | | | **2n + 1 forced writes** |
 # | coordinator's end record | | +1 lazy write (not counted) |
 #
-# The course's 2PC has no ACKs and forces a start record, so a failure-free commit costs
-# it 3n messages and 2n + 2 forced writes: count them in the metrics plot of the first
-# hands-on run, or simulate `build("2pc", 3, votes="yes")` without faults.
+# The course's 2PC counts exactly this: simulate `build("2pc", 3, votes="yes")` without
+# faults and its metrics show 12 messages, 7 forced writes and one lazy one. The 2PC you
+# will write has no ACKs, so it sends 3n messages.
 #
 # In time: the client can be told "committed" once the coordinator has forced its commit
 # record, which is one round trip (PREPARE out, YES back) plus two forced writes in
@@ -442,9 +470,9 @@ if blocking_result.blocking is not None:
 #
 # Complete the participant class `Participant2PC(name, coordinator, vote)` below (`vote` is
 # `"yes"`, `"no"` or `"any"`; with `"any"` the participant may abort on its own before
-# voting). It talks to the reference coordinator with the message classes of
-# `dtcourse.commit.protocols.twopc`: it receives `Prepare`, `Commit` and `Abort`, and sends
-# `Vote("yes")`, `Vote("no")` and `DecisionRequest()`. Your participant must:
+# voting). It talks to its coordinator in the message classes of `dtcourse.commit.messages`:
+# it receives `Prepare`, `Commit` and `Abort`, and sends `Vote("yes")`, `Vote("no")` and
+# `DecisionRequest()`. Your participant must:
 #
 # - at the start, set a timer (`out.set_timer("prepare", waiting_on=...)`; wait on the
 #   coordinator, or on nobody with `vote == "any"`) and abort unilaterally if it fires
@@ -461,15 +489,21 @@ if blocking_result.blocking is not None:
 #   again); nothing means abort.
 #
 # The state is a frozen dataclass (`PState` below), so the checker can store and compare
-# states. It is graded with the reference coordinator: by the model checker (no failures;
-# one crash) and by seeded random runs with crashes, recovery and lost messages. The hidden
-# tests use more participants and other faults.
+# states; keep in it only what the protocol needs, since the checker must explore every
+# state. `dtcourse.check` pairs your participant with *every legal coordinator* at once: a
+# coordinator that does, in any order, everything 2PC allows (it repeats `Prepare`, commits
+# only after every yes vote, aborts whenever it may, answers a `DecisionRequest` or not).
+# The model checker runs it without failures (once with a participant told to vote no), with
+# one crash, and with a crash and recovery; seeded random runs add lost messages. It also
+# checks the order inside each handler: `Vote("yes")` must come after the forced write,
+# because a crash can strike between the two. The hidden tests also pair your participant
+# with the instructor's coordinator, with more participants and other faults.
 
 # %% dtcourse={"solution": "p2.twopc.participant"}
 from dataclasses import dataclass
 
 from dtcourse.engine.actors import Node
-from dtcourse.commit.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
+from dtcourse.commit.messages import Abort, Commit, DecisionRequest, Prepare, Vote
 
 
 @dataclass(frozen=True)
@@ -588,8 +622,8 @@ grade_part("p2.twopc.participant", "recovery", Participant2PC, participants=3, s
 # ### Exercise `p2.twopc.coordinator`: the 2PC coordinator
 #
 # Complete `Coordinator2PC(name, participants)` below (`participants` is a sequence of
-# names). It talks to the reference participants with the same message classes: it sends
-# `Prepare`, `Commit` and `Abort`, and receives `Vote` and `DecisionRequest`. It must:
+# names). It talks to its participants in the same message classes: it sends `Prepare`,
+# `Commit` and `Abort`, and receives `Vote` and `DecisionRequest`. It must:
 #
 # - at the start, send `Prepare(self.participants)` to every participant
 #   (`out.broadcast(...)`) and set a vote timer (`waiting_on=` the participants);
@@ -602,14 +636,19 @@ grade_part("p2.twopc.participant", "recovery", Participant2PC, participants=3, s
 # - `on_recover(log)`: a decision in the log is announced again and sent to everyone; no
 #   decision means abort (logged, announced, sent).
 #
-# It is graded with the reference participants, by the model checker and by seeded random
-# runs with crashes, recovery and lost messages.
+# `dtcourse.check` pairs your coordinator with *every legal participant* at once:
+# participants that vote yes or no or never, abort on their own before voting, repeat their
+# vote, and ask for the decision again and again. The model checker runs it without
+# failures, with a participant crash, and with your coordinator crashing and recovering;
+# seeded random runs add lost messages. `Commit` must leave only after the forced commit
+# record, within a handler too. The hidden tests also pair it with the instructor's
+# participants, in larger systems.
 
 # %% dtcourse={"solution": "p2.twopc.coordinator"}
 from dataclasses import dataclass, replace
 
 from dtcourse.engine.actors import Node
-from dtcourse.commit.protocols.twopc import Abort, Commit, DecisionRequest, Prepare, Vote
+from dtcourse.commit.messages import Abort, Commit, DecisionRequest, Prepare, Vote
 
 
 @dataclass(frozen=True)
@@ -723,7 +762,7 @@ grade_part("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed
 # %% [markdown]
 # ### Exercise `p2.blocking`: find the blocking scenario and explain it
 #
-# Run the model checker on the reference 2PC with **two** participants that vote yes, one
+# Run the model checker on the course's 2PC with **two** participants that vote yes, one
 # crash, and a perfect failure detector:
 # `build("2pc", 2, votes="yes", crashes=1, timing="perfect")`. Its result's `blocking`
 # field is the shortest run that ends in a blocked state; draw it with
@@ -741,6 +780,14 @@ grade_part("p2.twopc.coordinator", "lossy", Coordinator2PC, participants=3, seed
 #
 # Then say in one sentence, for yourself, why the blocked participant may not decide, and
 # what the other participant may still do.
+#
+# A remark on what you will find. The shortest blocking run has one participant prepared
+# and the other still *working*: a run the cooperative termination protocol above would
+# resolve, since the prepared participant could ask its peer, learn that it has not voted,
+# and abort with it. It blocks here because the course's 2PC does not cooperate. As a
+# follow-up (not graded), build the same system with `cooperative=True` and look at its
+# shortest blocking run: now every participant is prepared before the coordinator
+# crashes, which is the scenario of the reading, and no amount of asking peers helps.
 
 # %% dtcourse={"solution": "p2.blocking"}
 ### BEGIN SOLUTION
@@ -801,7 +848,7 @@ check_part("p2.blocking", "participants", blocking_answer)
 # <!-- resource:p2.threephase -->
 # ## 2. Three-Phase Commit
 #
-# *Article · 35 minutes · Focus: Understanding the three-phase commit protocol*
+# *Article · reading 35 minutes + exercises about 40 minutes · Focus: Understanding the three-phase commit protocol*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -880,9 +927,14 @@ check_part("p2.blocking", "participants", blocking_answer)
 # Phase 1 is 2PC's voting phase. In phase 2 the coordinator tells everyone that everyone
 # voted YES; participants move to the committable state and acknowledge. Only when it has
 # the acknowledgements (or has detected that the missing ones belong to crashed sites) does
-# the coordinator commit and send COMMIT in phase 3. In the failure-free case that is five
-# messages per participant instead of four, and one extra round trip of latency on the
-# commit path [Skeen 1981; Bernstein et al. 1987, ch. 7].
+# the coordinator commit and send COMMIT in phase 3. In the failure-free case 3PC adds one
+# round trip (PRE-COMMIT and its ACK) per participant, and one extra round trip of latency
+# on the commit path [Skeen 1981; Bernstein et al. 1987, ch. 7]. Count messages with one
+# convention on both sides: without acknowledgements of the final decision (as in the
+# course's 3PC and the 2PC you write) 3PC sends **5** messages per participant (VOTE-REQ,
+# vote, PRE-COMMIT, ACK, COMMIT) against 2PC's **3**; if both acknowledge the decision, as
+# textbook 2PC and the course's `build("2pc")` do, it is **6** against **4**. "Five
+# instead of four" mixes the two.
 #
 # #### Timeouts
 #
@@ -951,16 +1003,21 @@ display(state_diagram(protocol_state_machine("3pc-participant")))
 # Claims like "3PC is non-blocking" are exactly what the model checker is for. Give 2PC
 # and 3PC the same fault budget: two participants that may vote either way, up to two
 # crashes with no recovery (crash-stop), and a perfect failure detector (a timer waiting on
-# a node fires only once that node has crashed). The checker explores every schedule and
+# a node fires only once that node has crashed); together these are the *fail-stop* model
+# of Phase 1. The checker explores every schedule and
 # asks, in every reachable state, whether a live undecided participant can still decide
-# without anyone recovering. Then it runs 3PC once more with ordinary timeouts
-# (`timing="async"`: a timer may fire at any moment, so a slow node looks crashed).
+# without anyone recovering.
+#
+# 3PC needs its termination rule as an argument (`rule=`): writing it is the exercise at
+# the end of this resource, so here it runs with `naive_rule`, a deliberately wrong rule
+# that a 2PC habit suggests: commit if somebody already committed, abort otherwise.
 
 # %%
+from dtcourse.commit.protocols.threepc import naive_rule
+
 for label, system in (
     ("2PC, crash-stop, perfect failure detector", build("2pc", 2, crashes=2, timing="perfect")),
-    ("3PC, crash-stop, perfect failure detector", build("3pc", 2, crashes=2)),
-    ("3PC, no crashes, arbitrary timeouts", build("3pc", 2, timing="async")),
+    ("3PC with the naive rule, same failures", build("3pc", 2, crashes=2, rule=naive_rule)),
 ):
     result = model_check(system, max_states=max_states)
     unsafe = [v.property for v in result.violations if v.kind == "always"]
@@ -968,12 +1025,18 @@ for label, system in (
           f"{'blocks' if result.blocking is not None else 'never blocks'}, "
           f"{'violates ' + ', '.join(unsafe) if unsafe else 'AC1-AC4 hold'}"
           f"{'' if result.complete else ' (search cut short: raise max_states)'}")
+naive_path = next(v.path for v in result.violations if v.property.startswith("AC1"))
+display(sequence_diagram(system.trace_of(naive_path),
+                         title="3PC with the naive rule: the shortest AC1 violation"))
 
 # %% [markdown]
-# 2PC blocks; 3PC never does, and keeps AC1 to AC4, as long as its timeouts never lie. With
-# timeouts that may fire early, 3PC breaks agreement even though nothing crashed: its
-# safety rests on the failure detector. The next section shows the failure that makes
-# timeouts lie in practice.
+# 2PC blocks. 3PC never does, but with the naive rule it breaks agreement: the coordinator
+# commits once both participants have acknowledged PRE-COMMIT and crashes before its COMMIT
+# arrives; the survivors, both pre-committed, elect P1, and the naive rule aborts. That is
+# the case TR4 is for. With TR1 to TR4 (your rule, in the exercise) the checker finds no
+# violation and no blocking, as long as the timeouts never lie; the exercise's last part
+# shows what happens when they do. The next section shows the failure that makes timeouts
+# lie in practice.
 
 # %% [markdown]
 # ### The assumptions, and what breaks without them
@@ -1014,7 +1077,8 @@ for label, system in (
 # %% [markdown]
 # ### Hands-on: the partition, simulated
 #
-# The scenario above on the reference 3PC, in the simulator: every message takes one time
+# The scenario above in the simulator, on 3PC with the naive rule (here it decides as TR1
+# to TR4 would: P2 and P3 both report prepared, TR3): every message takes one time
 # unit, and the network splits `{C, P1} | {P2, P3}` at time 2.5, just after C sent
 # PRE-COMMIT. The shaded band is the partition. Follow C's acknowledgement timers for P2
 # and P3 (the failure detector reports them as failed, because they are cut off), and P2's
@@ -1022,7 +1086,7 @@ for label, system in (
 
 # %%
 split_run = simulate(
-    build("3pc", 3, votes="yes"),
+    build("3pc", 3, votes="yes", rule=naive_rule),
     seed=seed,
     latency=Latency("constant", 1, 1),
     faults=[Fault(2.5, "partition", groups=(("C", "P1"), ("P2", "P3")))],
@@ -1040,13 +1104,176 @@ display(sequence_diagram(split_run.trace,
 # **E3PC** (Enhanced 3PC), which lets any connected quorum eventually decide once failures
 # stop, with the same cost as 3PC when there are no failures [Keidar & Dolev 1995].
 #
-# **Paxos Commit.** Gray and Lamport took the blocking problem at its root: the single
+# The second answer, Paxos Commit, goes further: it stops asking "has the coordinator
+# crashed?" at all, and builds atomic commit on **consensus**. Consensus deserves a short
+# primer of its own first, because its one famous theorem explains what any non-blocking
+# commit protocol can and cannot promise.
+
+# %% [markdown]
+# ### A consensus primer
+#
+# **The problem.** A set of processes must agree on one value. Each process *proposes* a
+# value, and the protocol must ensure:
+#
+# | property | in words |
+# |---|---|
+# | agreement | no two processes decide differently |
+# | validity | the decided value was proposed by some process |
+# | integrity | a process decides at most once |
+# | termination | every process that does not crash eventually decides |
+#
+# The first three are safety properties, the last is liveness: the same split as AC1 to
+# AC3 against AC5. Replicated logs (a leader and its followers agreeing on the next entry),
+# leader election, and the decision of Paxos Commit and Spanner's replicated participants
+# are all consensus in disguise.
+#
+# **The impossibility.** Fischer, Lynch and Paterson proved in 1985 that in an
+# asynchronous system no deterministic protocol solves consensus if even one process may
+# crash [Fischer et al. 1985]. For every such protocol there is a schedule, one particular
+# order and timing of deliveries, that keeps it undecided forever. The proof rests on the
+# fact from Phase 1: a process that waits for a slow one cannot tell it from a crashed one,
+# so any rule that eventually stops waiting can be caught at the wrong moment. FLP does not
+# say "consensus is impossible"; it says that during bad periods a protocol must give up
+# either safety or termination. The practical algorithms (Paxos, Raft) give up termination
+# while the network misbehaves and never give up safety.
+#
+# **How Paxos stays safe.** There are 2F + 1 *acceptors*. A value is *chosen* once a
+# majority of them (F + 1) has accepted it in the same *ballot*. Two majorities of the same
+# set always share at least one acceptor, and everything rests on that overlap. A process
+# that wants to lead picks a ballot number higher than any it has seen and runs two phases:
+#
+# 1. it asks the acceptors to promise to ignore lower ballots from now on, and to report
+#    the value they last accepted, with its ballot; it waits for a majority of answers;
+# 2. it proposes a value: the reported value with the highest ballot if there is one, else
+#    a value of its own; the value is chosen when a majority accepts it.
+#
+# If a value was chosen earlier, the new leader's majority overlaps the one that chose it,
+# so phase 1 reports it and phase 2 proposes it again: a chosen value is never replaced.
+# None of this mentions time. Timeouts only decide when a process *tries* to become
+# leader, so a timeout that lies costs at most a wasted ballot. Two would-be leaders that
+# keep pre-empting each other (each phase 1 with a higher ballot cancels the other's phase
+# 2) stay safe and make no progress: that is the FLP schedule, in practice. Real systems
+# break the tie with randomised timeouts, so that once the network is calm for long enough
+# one leader finishes: the *eventual synchrony* that progress needs.
+
+# %% [markdown]
+# #### Hands-on: timeouts that lie, 3PC against consensus
+#
+# The difference between the two cures for blocking, measured. Both protocols run the same
+# workload many times, **with no crash at all**: three participants that all vote yes,
+# message delays drawn from a long-tailed distribution (0.2 time units plus an exponential
+# part with mean 1), and timeouts that fire after a fixed time whether or not the other side
+# is alive (`timing="async"`), so a slow message looks like a crash. For each timeout the
+# cell counts the runs that break safety (AC1 or AC2) and the runs that commit.
+#
+# 3PC runs with the reading's `naive_rule`, because the correct termination rule is your
+# exercise at the end of this reading. The naive rule makes matters worse, but it is not
+# the cause: with no crash and a perfect failure detector no timeout ever fires and the
+# rule never runs. Once you have written `terminate`, set `demo_rule = terminate` and run
+# the cell again: the unsafe runs shrink, but they do not go away.
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from dtcourse.commit.protocols import build
+from dtcourse.commit.protocols.catalog import build as build_variant
+from dtcourse.commit.protocols.threepc import naive_rule
+from dtcourse.engine.sim import Latency, chaos
+
+demo_rule = naive_rule  # after exercise p2.threepc, try: demo_rule = terminate
+lying_runs = 60 if ci else chaos_runs
+rows = []
+for timeout in (1.0, 1.5, 2.5, 4.0):
+    for label, make in (
+        ("3PC", lambda: build("3pc", 3, votes="yes", timing="async", rule=demo_rule)),
+        ("Paxos Commit, F = 1",
+         lambda: build_variant("paxos commit", 3, "yes", f=1, timing="async")),
+    ):
+        report = chaos(make, runs=lying_runs, seed=seed, loss=0.0, timeout=timeout,
+                       latency=Latency("exponential", 0.2, 1.0))
+        rows.append({"protocol": label, "timeout": timeout,
+                     "unsafe runs": len(report.failing_seeds),
+                     "runs that commit": report.outcomes.get("commit", 0)})
+lying = pd.DataFrame(rows)
+figure, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+for ax, column in zip(axes, ("unsafe runs", "runs that commit")):
+    lying.pivot(index="timeout", columns="protocol", values=column).plot.bar(ax=ax, rot=0)
+    ax.set_title(f"{column} (of {lying_runs})", loc="left", fontsize=10)
+    ax.set_xlabel("timeout (the mean message delay is 1.2)")
+figure.suptitle("No crash at all: only slow messages and timeouts that fire too early",
+                fontsize=11)
+figure.tight_layout()
+plt.show()
+lying.pivot(index="timeout", columns="protocol")
+
+# %% [markdown]
+# Read the two panels together. On the left, 3PC breaks atomicity in a share of the runs
+# although nothing crashed: a participant whose coordinator merely looked dead ran the
+# termination protocol and decided differently from the others (with a correct rule too:
+# the coordinator, timing out on an acknowledgement that was merely slow, commits while
+# the participants it gave up on abort). Paxos Commit never does,
+# at any timeout: its safety does not depend on timing. On the right is what lying
+# timeouts cost Paxos Commit instead: with a short timeout, most runs *abort*, because a
+# participant or leader that gives up on a slow process proposes "aborted" for it. That is
+# allowed (a timeout counts as a failure, and AC4 only speaks of failure-free runs), and it
+# is the price of deciding without knowing: the shorter the timeout, the fewer
+# transactions commit. With a generous timeout nearly all commit, and a run that stays
+# undecided forever would need the adversarial schedule of FLP, which random delays almost
+# never produce.
+
+# %% [markdown]
+# #### Atomic commitment and consensus
+#
+# Atomic commitment looks like consensus on a single bit, commit or abort, but the two
+# problems differ in their validity rule, and the difference matters.
+#
+# - In consensus, any proposed value may win. In atomic commitment, commit may win only if
+#   **every** participant voted yes (AC3), and must win if everyone voted yes and nothing
+#   failed (AC4). The outcome depends on the input of every single participant, not of a
+#   majority.
+# - So a protocol that is to decide without blocking must, in every run, either hear each
+#   participant's vote or be sure that the silent participant has crashed. Telling "crashed"
+#   from "slow" reliably is exactly a perfect failure detector, and this is how Kleppmann
+#   sums up the theory: non-blocking atomic commit requires a perfect failure detector
+#   [Kleppmann 2017, ch. 9; Guerraoui 1995]. Consensus needs much less: a majority and
+#   eventual synchrony, as the primer showed.
+#
+# The way out is to weaken non-triviality slightly: allow abort not only after a real
+# failure but also after a *suspected* one. With that one change, atomic commitment
+# reduces to consensus. Each participant sends its vote to everyone; a process proposes
+# *commit* to a consensus instance if it has seen a yes from everyone, and *abort* if it saw
+# a no or gave up waiting; the consensus decision is the outcome. Agreement and
+# irreversibility come from consensus, AC3 from the rule that only a process that saw every
+# yes proposes commit, and non-blocking from consensus's own progress. Paxos Commit is a
+# cheaper arrangement of the same idea: one consensus instance per participant, whose
+# value is that participant's vote (or "aborted" if a leader gave up on it), and commit iff
+# every instance chose "prepared". The run above showed both halves of the bargain: never
+# unsafe, and aborting when timeouts lie.
+
+# %% [markdown]
+# ### Paxos Commit
+#
+# Gray and Lamport took the blocking problem at its root: the single
 # coordinator is the only process that knows the decision. In **Paxos Commit**, each
 # participant's vote (prepared or aborted) is decided by its own instance of the Paxos
 # consensus algorithm, run by 2F + 1 **acceptors**; the transaction commits if and only if
-# every instance chose "prepared". The protocol makes progress as long as at least F + 1
-# acceptors are working, with no synchrony assumption needed for safety [Gray & Lamport
-# 2006]. Two facts connect it to what you know:
+# every instance chose "prepared" [Gray & Lamport 2006]. Be precise about what it
+# guarantees, because this is exactly where 3PC went wrong:
+#
+# - **Safety needs no timing assumption.** However messages are delayed, lost or
+#   reordered, whichever acceptors crash and whoever believes whatever about whom, no two
+#   processes decide differently. A partition can stop Paxos Commit; it cannot make it
+#   commit on one side and abort on the other.
+# - **Progress needs more than F + 1 working acceptors.** It also needs a single leader that
+#   stays in charge long enough to finish a ballot, which needs the network to behave
+#   synchronously for long enough (*eventual synchrony*): timeouts may lie for a while, but
+#   not forever. Two would-be leaders that keep pre-empting each other's ballots make no
+#   progress at all. This is not a weakness of Paxos: Fischer, Lynch and Paterson proved
+#   that no deterministic consensus protocol can guarantee termination in an asynchronous
+#   system in which even one process may crash [Fischer et al. 1985].
+#
+# Two more facts connect it to what you know:
 #
 # - **2PC is Paxos Commit with F = 0.** With a single acceptor (the coordinator), the
 #   protocol degenerates into two-phase commit: "The Two-Phase Commit protocol is thus the
@@ -1063,7 +1290,7 @@ display(sequence_diagram(split_run.trace,
 # | 2PC | yes | yes (it waits) | none |
 # | 3PC | no, under crash failures with a perfect failure detector | **no** | one round trip |
 # | E3PC | no, for a connected quorum once failures stop | yes | none beyond 3PC |
-# | Paxos Commit | no, while F + 1 of 2F + 1 acceptors work | yes | more messages, same write delays |
+# | Paxos Commit | no, while F + 1 of 2F + 1 acceptors work and one leader stays in charge long enough | yes | more messages, same write delays |
 #
 # Systems you will meet in Phase 3 follow the Paxos Commit idea in spirit: Spanner runs 2PC
 # among participants that are themselves Paxos-replicated groups, so a "crashed coordinator"
@@ -1074,7 +1301,7 @@ display(sequence_diagram(split_run.trace,
 #
 # In the exercise below you write the heart of 3PC's termination protocol: the rule the
 # newly elected coordinator applies to the states of the participants it can reach. It is
-# checked against the textbook, then plugged into the reference 3PC, where the model
+# checked against the textbook, then plugged into 3PC, where the model
 # checker explores every run with crashes: your rule must never let 3PC block and never
 # contradict a decision already made (AC1). Then you let the checker find the shortest
 # partition counterexample for yourself and read it.
@@ -1095,12 +1322,12 @@ display(sequence_diagram(split_run.trace,
 # 1. against the textbook, on every set of states the survivors of a crash-stop run can
 #    report (nobody is working or aborted while somebody is precommitted or committed;
 #    nobody commits before all precommitted);
-# 2. inside the reference 3PC: `threepc_system(terminate, 2, crashes=1)` is 3PC with two
+# 2. inside 3PC: `build("3pc", 2, rule=terminate, crashes=1)` is 3PC with two
 #    participants whose termination rule is yours, one crash-stop failure and a perfect
 #    failure detector; the model checker must find AC1 to AC4 and non-blocking intact.
-#    Run `model_check(threepc_system(terminate, 2, crashes=1))` yourself to see it. The
+#    Run `model_check(build("3pc", 2, rule=terminate, crashes=1))` yourself to see it. The
 #    hidden tests allow more crashes;
-# 3. the partition: run the checker on `threepc_system(terminate, 2, partitions=1)` (no
+# 3. the partition: run the checker on `build("3pc", 2, rule=terminate, partitions=1)` (no
 #    crash, one network split). Its AC1 violation (`result.violations`, the one whose
 #    `property` starts with `"AC1"`) carries the shortest counterexample as a `path`; draw
 #    it with `sequence_diagram(system.trace_of(path))`. Fill in `partition_answer` with
@@ -1114,9 +1341,6 @@ display(sequence_diagram(split_run.trace,
 # Then say for yourself which timer fired on each side, and what each side believed.
 
 # %% dtcourse={"solution": "p2.threepc"}
-from dtcourse_instructor.grader.phase2_threepc import system as threepc_system
-
-
 def terminate(states):
     ### BEGIN SOLUTION
     values = set(states.values())
@@ -1129,7 +1353,7 @@ def terminate(states):
 
 
 ### BEGIN SOLUTION
-split_system = threepc_system(terminate, 2, partitions=1)
+split_system = build("3pc", 2, rule=terminate, partitions=1)
 split_result = model_check(split_system)
 counterexample = next(v.path for v in split_result.violations if v.property.startswith("AC1"))
 display(sequence_diagram(split_system.trace_of(counterexample),
@@ -1182,13 +1406,15 @@ check_part("p2.threepc", "partition", {"rule": terminate, "partition": partition
 # - Kleppmann, M. *Designing Data-Intensive Applications*, O'Reilly, 2017; ch. 9, "Three-phase commit". https://dataintensive.net/
 # - Keidar, I., Dolev, D. "Increasing the Resilience of Atomic Commit, at No Additional Cost", PODS, 1995. https://people.csail.mit.edu/idish/Abstracts/pods95.html
 # - Gray, J., Lamport, L. "Consensus on Transaction Commit", *ACM TODS* 31(1), 2006. https://www.microsoft.com/en-us/research/publication/consensus-on-transaction-commit/ (TLA+ specifications: https://github.com/tlaplus/Examples/tree/master/specifications/transaction_commit)
+# - Fischer, M. J., Lynch, N. A., Paterson, M. S. "Impossibility of Distributed Consensus with One Faulty Process", *JACM* 32(2), 1985. https://doi.org/10.1145/3149.214121 (PDF: https://groups.csail.mit.edu/tds/papers/Lynch/jacm85.pdf)
+# - Guerraoui, R. "Revisiting the Relationship Between Non-Blocking Atomic Commitment and Consensus", WDAG, 1995. https://doi.org/10.1007/BFb0022140
 # - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
 
 # %% [markdown]
 # <!-- resource:p2.challenges -->
 # ## 3. Distributed Transaction Challenges
 #
-# *Article · 30 minutes · Focus: Common challenges in distributed transactions*
+# *Article · reading 30 minutes + exercises about 50 minutes · Focus: Common challenges in distributed transactions*
 # <!-- /resource -->
 
 # %% [markdown]
@@ -1235,8 +1461,10 @@ check_part("p2.threepc", "partition", {"rule": terminate, "partition": partition
 #
 # Two SQLite databases are the participants (each with a durable prepared state); a
 # coordinator prepares a transfer at both and dies before deciding. Another session then
-# tries to update the same account and is blocked by the in-doubt branch's lock. Coordinator
-# recovery finds no commit record, aborts by presumption, and the same update goes through.
+# tries to update the same account and is blocked by the in-doubt branch's lock. An
+# operator then decides the transaction by hand (what `dtcourse resolve demo-1 --abort`
+# does), and the same update goes through. In exercise `p2.recovery` you write the
+# coordinator's recovery step, which makes such decisions by itself, from its log.
 # (With PostgreSQL, `in_doubt_lock_demo("postgres", dsn=...)` shows `pg_prepared_xacts`.)
 
 # %%
@@ -1261,9 +1489,16 @@ print(demo)
 #   get a "committed"?) and commit or roll back each one by hand.
 # - **Heuristic decisions**: many implementations let a participant decide unilaterally to
 #   end an in-doubt transaction, commit or abort, without the coordinator. The X/Open XA
-#   specification names the resulting outcomes: heuristically committed, heuristically rolled
-#   back, heuristic mixed (some branches committed, some rolled back) and heuristic hazard
-#   (the outcome of some branches is unknown) [X/Open 1991]. Kleppmann's verdict:
+#   specification reports such outcomes **per branch**: when the transaction manager calls
+#   `xa_commit` or `xa_rollback` on a resource manager, the return code says what happened
+#   to *that* branch: `XA_HEURCOM` (it was heuristically committed), `XA_HEURRB`
+#   (heuristically rolled back), `XA_HEURMIX` (the branch's own work was partly committed
+#   and partly rolled back) or `XA_HEURHAZ` (it may have been completed heuristically, and
+#   its outcome is unknown). The resource manager remembers its heuristic decision until
+#   the transaction manager calls `xa_forget` [X/Open 1991]. Whether *atomicity* broke is
+#   for the transaction manager to work out by combining the branches' codes: an
+#   `XA_HEURRB` from one branch while the others committed means the global transaction is
+#   mixed, even though no single branch returned `XA_HEURMIX`. Kleppmann's verdict:
 #   "heuristic" is a euphemism for *probably breaking atomicity*. A heuristic decision is a
 #   conscious violation of AC1, to be used only as an emergency escape.
 #
@@ -1326,23 +1561,38 @@ print(demo)
 # | timeouts | abort any transaction that waits longer than t | simple; aborts some transactions that were merely slow, and real deadlocks last t |
 # | centralized detection | a detector periodically collects every site's local wait-for graph and looks for cycles in the union | simple to reason about; messages and a central point; a graph assembled from snapshots taken at different times can show **phantom deadlocks** (a cycle that never existed at one moment) and abort a transaction needlessly |
 # | distributed detection | sites forward wait-for information, or probes, along the edges; a probe that returns to the transaction that sent it reveals a cycle | no central point; more complex |
-# | prevention | order transactions by a start timestamp and never let a younger one wait for an older one (wound-wait) or the reverse (wait-die) | no cycles can form; some aborts are unnecessary |
+# | prevention | give each transaction a timestamp when it starts (its age) and let waits go in one direction of age only: wait-die or wound-wait, below | no cycles can form; some aborts are unnecessary |
 #
-# Spanner, for instance, uses wound-wait with its read-write transactions' timestamps to
-# avoid deadlocks [Corbett et al. 2012]. Whichever scheme you use, a victim must be aborted
+# The two prevention schemes, due to Rosenkrantz, Stearns and Lewis and presented in
+# Bernstein, Hadzilacos and Goodman's chapter on two-phase locking [Bernstein et al. 1987,
+# ch. 3], differ in who gives way when a transaction requests a lock another one holds:
+#
+# | scheme | older requester, younger holder | younger requester, older holder | who ever waits |
+# |---|---|---|---|
+# | **wait-die** | the older one waits | the younger one *dies* (aborts, restarts later with its original timestamp) | only older for younger |
+# | **wound-wait** | the older one *wounds* the younger holder (aborts it) and takes the lock | the younger one waits | only younger for older |
+#
+# In both, a wait-for edge always points the same way in age, so no cycle can form; and a
+# restarted transaction keeps its original timestamp, so it grows older and eventually
+# wins. Spanner avoids deadlocks among its read-write transactions with wound-wait
+# [Corbett et al. 2012], which orders them by age (when each started), not by the commit
+# timestamps TrueTime assigns at the end. Whichever scheme you use, a victim must be aborted
 # *before* it prepares: once a transaction has voted YES, aborting it is no longer the
-# participant's choice.
+# participant's choice, so a wounded transaction that has already prepared is allowed to
+# finish, and the older one waits for it.
 
 # %% [markdown]
 # ### Hands-on: a deadlock no site can see
 #
 # Three sites each report their local wait-for edges. No local graph has a cycle, but their
 # union does. The left panels are the sites' views, the right one the global graph with the
-# cycle in red:
+# cycle in red. `is_cycle(graph, cycle)` tells whether each transaction of `cycle` waits
+# for the next in `graph`, the last for the first: the cycle read off the picture is one of
+# the global graph, and of no single site's graph. Finding it by program is the exercise
+# at the end of this resource.
 
 # %%
-from dtcourse.lessons.deadlock import detect, global_graph, local_cycles
-from dtcourse.lessons.histories import PrecedenceGraph
+from dtcourse.lessons.deadlock import global_graph, is_cycle
 from dtcourse.pictures.precedence import draw_precedence
 
 sites = {
@@ -1350,23 +1600,24 @@ sites = {
     "B": [("T2", "T3"), ("T4", "T3")],
     "C": [("T3", "T1")],
 }
-started = {"T1": 10, "T2": 20, "T3": 30, "T4": 40}
 
 
 def wait_for_graph(edges):
+    """The nodes and edges to draw: the picture draws what it is given."""
     graph = global_graph({"all": edges})
-    pairs = frozenset((a, b) for a, targets in graph.items() for b in targets)
-    return PrecedenceGraph(tuple(sorted(graph)), pairs, ())
+    return sorted(graph), [(a, b) for a, targets in graph.items() for b in targets]
 
 
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
 for ax, (site, edges) in zip(axes, sites.items()):
-    draw_precedence(ax, wait_for_graph(edges), title=f"site {site}")
-draw_precedence(axes[3], wait_for_graph([e for edges in sites.values() for e in edges]),
-                title="global wait-for graph")
+    draw_precedence(ax, *wait_for_graph(edges), title=f"site {site}")
+cycle = ("T1", "T2", "T3")
+draw_precedence(axes[3], *wait_for_graph([e for edges in sites.values() for e in edges]),
+                cycle=cycle, title="global wait-for graph: cycle T1 → T2 → T3 → T1")
 plt.show()
-print("cycles seen by single sites:", local_cycles(sites) or "none")
-print("global detector:", detect(sites, started))
+for site, edges in sites.items():
+    print(f"site {site} sees the cycle: {is_cycle(global_graph({site: edges}), cycle)}")
+print(f"the global graph has it: {is_cycle(global_graph(sites), cycle)}")
 
 # %% [markdown]
 # ### Clocks: a case study
@@ -1416,7 +1667,7 @@ print("global detector:", detect(sites, started))
 # The table as a curve: a participant holds its locks for 2d + 3f under 2PC.
 import numpy as np
 
-from dtcourse.pictures.viz import CourseFigure
+from dtcourse.pictures.figure import CourseFigure
 
 forced_write = 0.001  # f: one forced log write, in seconds
 one_way = np.logspace(-4.3, -1.3, 60)  # d: 50 microseconds to 50 ms
@@ -1624,6 +1875,7 @@ grade_part("p2.deadlock", "victim", find_deadlock, seed=53, count=8, size=9)
 # - X/Open Company Ltd. *Distributed Transaction Processing: The XA Specification*, 1991. https://pubs.opengroup.org/onlinepubs/009680699/toc.pdf
 # - Corbett, J. C. et al. "Spanner: Google's Globally-Distributed Database", OSDI, 2012. https://research.google/pubs/spanner-googles-globally-distributed-database-2/
 # - Kingsbury, K. "Jepsen: CockroachDB beta-20160829", 2017. https://jepsen.io/analyses/cockroachdb-beta-20160829
+# - Bernstein, P. A., Hadzilacos, V., Goodman, N. *Concurrency Control and Recovery in Database Systems*, Addison-Wesley, 1987, ch. 3 "Two Phase Locking" (deadlock prevention). https://www.microsoft.com/en-us/research/people/philbe/book/
 # - Helland, P. "Life beyond Distributed Transactions: an Apostate's Opinion", CIDR, 2007. https://www.cidrdb.org/cidr2007/papers/cidr07p15.pdf
 # - Hohpe, G. "Your Coffee Shop Doesn't Use Two-Phase Commit", *IEEE Software* 22(2), 2005. http://www.martinfowler.com/ieeeSoftware/coffeeShop.pdf
 

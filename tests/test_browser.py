@@ -49,9 +49,13 @@ def _write_notebook(path: Path) -> None:
         "language": "python",
     }
     notebook.cells.append(
-        nbformat.v4.new_code_cell("import dtcourse.runtime.widgets\n\ndtcourse.runtime.widgets.checklist()")
+        nbformat.v4.new_code_cell("from dtcourse.runtime.widgets import checklist\n\nchecklist()")
     )
-    notebook.cells.append(nbformat.v4.new_code_cell(f"dtcourse.runtime.widgets.resource_list({PHASE!r})"))
+    notebook.cells.append(
+        nbformat.v4.new_code_cell(
+            f"from dtcourse.runtime.widgets import resource_list\n\nresource_list({PHASE!r})"
+        )
+    )
     nbformat.write(notebook, path)
 
 

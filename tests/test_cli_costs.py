@@ -29,6 +29,9 @@ def test_table_lists_every_variant_and_outcome(capsys):
         assert variant in out
     assert "one-phase" not in out  # a single participant only
     assert "flat tree" in out
+    assert "presumed abort, read-only, co-located: counted when the course was built" in out
+    pa_abort = next(line for line in out.splitlines() if line.startswith("presumed abort    abort"))
+    assert pa_abort.split()[-5:] == ["4", "11", "3", "3", "3"]  # 3n - 1, n - 1 forced and lazy
 
 
 def test_json_matches_the_library(capsys):
@@ -54,3 +57,10 @@ def test_bad_participant_counts_are_one_line_errors(capsys, value):
     assert code == 2 and out == ""
     assert err.startswith("dtcourse: error: --participants takes a whole number from 1 to 50")
     assert "Traceback" not in err
+
+
+def test_every_recorded_size_is_shown(capsys):
+    code, out, _ = run(capsys, "costs", "-n", "50", "--json")
+    rows = json.loads(out)
+    pa = next(r for r in rows if (r["variant"], r["outcome"]) == ("presumed abort", "commit"))
+    assert (code, pa["messages"], pa["forced_writes"]) == (0, 200, 101)

@@ -27,15 +27,22 @@ def test_table_groups_by_phase_with_checklist_and_minutes(
     assert (code, err) == (0, "")
     phase_lines = [line for line in out.splitlines() if line.startswith("Phase ")]
     assert phase_lines == [
-        "Phase 1: Foundations  (0 of 65 min)",
-        "Phase 2: Core Concepts  (0 of 105 min)",
-        "Phase 3: Advanced Topics  (0 of 75 min)",
+        "Phase 1: Foundations  (reading 0 of 65 min + exercises 0 of about 75 min)",
+        "Phase 2: Core Concepts  (reading 0 of 105 min + exercises 0 of about 160 min)",
+        "Phase 3: Advanced Topics  (reading 0 of 75 min + exercises 0 of about 100 min)",
     ]
+    assert (
+        "1. Two-Phase Commit (Article, reading 40 min + exercises about 70 min)" in out
+    )
+    assert "exercise: 2PC coordinator (15 points, about 30 min)" in out
     assert out.index("p1.basics") < out.index("p1.transfer") < out.index("Phase 2:")
     assert "[ ] p2.twopc.coordinator" in out
     assert "Completion checklist" in out
     assert "[ ] Phase 1 completed (to do: Distributed Transaction Basics;" in out
-    assert "Minutes: 0 done of 305 planned" in out
+    assert (
+        "Minutes: reading and videos 0 of 305 minutes + exercises 0 of about 335 minutes"
+        in out
+    )
     assert "Supplementary videos: Distributed Transactions" in out
     assert "Supplementary videos: Transaction Processing" in out
 
@@ -52,13 +59,17 @@ def test_mark_then_table_and_json(
     ]
     code, out, _ = run(capsys, "progress")
     assert "[x] p1.basics" in out and "[x] p1.transfer" in out and "[ ] p1.acid" in out
-    assert "Phase 1: Foundations  (30 of 65 min)" in out
-    assert "Minutes: 30 done of 305 planned" in out
+    assert "Phase 1: Foundations  (reading 30 of 65 min + exercises 30 of about 75 min)" in out
+    assert (
+        "Minutes: reading and videos 30 of 305 minutes + exercises 30 of about 335 minutes"
+        in out
+    )
 
     code, out, _ = run(capsys, "progress", "--json")
     summary = json.loads(out)
     assert summary == ProgressStore(isolated_progress_store).summary()
     assert summary["minutes"] == {"done": 30, "planned": 305}
+    assert summary["exercise_minutes"] == {"done": 30, "planned": 335}
     assert [c["done"] for c in summary["checklist"]] == [False, False, False, False]
 
     code, out, _ = run(capsys, "progress", "unmark", "p1.basics")

@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from dtcourse_instructor.reference import p2_threepc
 
 from dtcourse.cli import main
+
+# The instructor's rule, loaded the way a student's own file would be.
+RULE = f"{p2_threepc.__file__}:terminate"
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
@@ -27,7 +31,7 @@ def test_check_spec_json_keys_and_success(capsys: pytest.CaptureFixture[str]) ->
 def test_check_3pc_partition_reports_the_violation_with_its_trace(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, data = run_json(capsys, "check", "3pc", "-n", "2", "--partition")
+    code, data = run_json(capsys, "check", "3pc", "-n", "2", "--partition", "--rule", RULE)
     assert code == 1
     ac1 = next(v for v in data["violations"] if v["property"].startswith("AC1"))
     assert ac1["trace"][0]["action"] is None and len(ac1["trace"]) > 5
@@ -106,14 +110,14 @@ def test_check_2pc_finds_blocking_witness(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_check_3pc_under_its_textbook_assumption_passes(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["check", "3pc", "-n", "2", "--crashes", "1", "--quiet"])
+    code = main(["check", "3pc", "-n", "2", "--crashes", "1", "--quiet", "--rule", RULE])
     out = capsys.readouterr().out
     assert code == 0
     assert "perfect timing" in out and "OK: every property holds" in out
 
 
 def test_check_async_flag_changes_the_3pc_verdict(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["check", "3pc", "-n", "2", "--async", "--quiet"])
+    code = main(["check", "3pc", "-n", "2", "--async", "--quiet", "--rule", RULE])
     out = capsys.readouterr().out
     assert code == 1 and "AC1" in out and "sequence of events" in out
 
@@ -148,6 +152,13 @@ def test_check_symmetry_runs_without_blocking_property(capsys: pytest.CaptureFix
         (["simulate", "2pc", "--loss", "2"], "probability"),
         (["simulate", "2pc", "--latency", "normal:1"], "--latency"),
         (["simulate", "2pc", "--runs", "0"], "--runs"),
+        (["check", "3pc"], "--rule FILE.py:NAME"),
+        (["simulate", "3pc"], "termination rule"),
+        (["check", "2pc", "--rule", "naive"], "2PC has none"),
+        (["check", "tcommit", "--rule", "naive"], "only for the protocols"),
+        (["check", "3pc", "--rule", "terminate"], "FILE.py:NAME"),
+        (["check", "3pc", "--rule", "no_such_file.py:terminate"], "no file"),
+        (["check", "3pc", "--rule", f"{p2_threepc.__file__}:nothing"], "no function 'nothing'"),
     ],
 )
 def test_bad_input_is_one_clear_line_exit_2(
@@ -169,14 +180,17 @@ def test_simulate_json_metrics(capsys: pytest.CaptureFixture[str]) -> None:
     code, data = run_json(capsys, "simulate", "2pc", "--participants", "3", "--seed", "4")
     assert code == 0
     metrics = data["metrics"]
-    assert metrics["messages"] == {"Commit": 3, "Prepare": 3, "Vote": 3}
+    # Presumed nothing with acknowledgements: 4 messages per participant, and the
+    # coordinator forces only its commit record.
+    assert metrics["messages"] == {"Ack": 3, "Commit": 3, "Prepare": 3, "Vote": 3}
     assert metrics["critical_path_hops"] == 3
     assert set(metrics["decision_times"]) == {"C", "P1", "P2", "P3"}
-    assert metrics["forced_writes"]["C"] == 2
+    assert metrics["forced_writes"]["C"] == 1
 
 
 def test_simulate_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["simulate", "3pc", "--seed", "8", "--loss", "0.3", "--crash", "C@2", "--trace"]
+    argv = ["simulate", "3pc", "--seed", "8", "--loss", "0.3", "--crash", "C@2", "--trace",
+            "--rule", RULE]
     main(argv)
     first = capsys.readouterr().out
     main(argv)
@@ -184,9 +198,19 @@ def test_simulate_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_simulate_chaos_with_partition_fails_3pc(capsys: pytest.CaptureFixture[str]) -> None:
-    code, data = run_json(capsys, "simulate", "3pc", "--runs", "40", "--partition", "C,P1|P2,P3@3")
+    code, data = run_json(
+        capsys, "simulate", "3pc", "--runs", "40", "--partition", "C,P1|P2,P3@3", "--rule", RULE
+    )
     assert code == 1
     assert data["runs"] == 40 and data["failing_seeds"]
+
+
+def test_check_3pc_with_the_naive_rule_breaks_agreement_after_a_crash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["check", "3pc", "-n", "2", "--crashes", "1", "--quiet", "--rule", "naive"])
+    out = capsys.readouterr().out
+    assert code == 1 and "AC1" in out and "C CRASHES" in out
 
 
 def test_simulate_chaos_keeps_2pc_atomic(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,10 +9,15 @@ derives (4n messages and 2n + 1 forced writes for a presumed-nothing commit, and
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from dtcourse_instructor.casedata import render_package_data
+from dtcourse_instructor.reference import p3_presumed_abort as reference
 
 from dtcourse.commit import costs
-from dtcourse.errors import DTCourseError
+from dtcourse.commit.protocols.catalog import build
+from dtcourse.errors import DTCourseError, ModelError
 
 SIZES = (1, 2, 3, 5, 8)
 
@@ -171,8 +176,12 @@ def test_bad_requests_say_what_to_do(call, match):
 
 
 def _variant_classes(presumption: str):
-    """The catalogue's R* nodes behind the constructors ``run_nodes`` calls."""
+    """The catalogue's R* nodes behind the constructors ``run_nodes`` calls (for presumed
+    abort, the instructor's reference, which the student package does not ship)."""
     from dtcourse.commit.protocols import variants
+
+    if presumption == "abort":
+        return reference.PresumedAbortCoordinator, reference.PresumedAbortParticipant
 
     def coordinator(name, participants):
         return variants.Coordinator(name, participants, presumption)
@@ -218,10 +227,12 @@ def test_measure_nodes_refuses_a_run_that_breaks_atomicity():
 
         def on_message(self, state, src, msg, out):
             if isinstance(msg, variants.Vote) and state.phase == "collecting":
-                return self.decide(state, "commit", out)
+                return self.decide(state, "commit", self.participants, out)
             return super().on_message(state, src, msg, out)
 
-    participant = _variant_classes("abort")[1]
+    def participant(name, coordinator, vote):
+        return variants.Participant(name, coordinator, "nothing", vote)
+
     result = costs.run_nodes(CommitsAnyway, participant, 2, "abort")
     assert not result.ok
     with pytest.raises(DTCourseError, match="broke AC"):
@@ -234,3 +245,56 @@ def test_measure_nodes_refuses_a_run_that_breaks_atomicity():
 def test_measure_nodes_bad_requests_say_what_to_do(n, outcome, match):
     with pytest.raises(DTCourseError, match=match):
         costs.measure_nodes(*_variant_classes("abort"), n, outcome)
+
+
+# -- the recorded variants ---------------------------------------------------------------
+
+
+def test_the_recorded_costs_are_what_the_reference_counts_now():
+    """The package shows presumed abort's costs from a file the build writes; it must hold
+    what the reference's nodes cost today (run `dtcourse build` if this fails)."""
+    written = render_package_data()
+    relative = costs.RECORDED_COSTS.relative_to(costs.RECORDED_COSTS.parents[1])
+    assert costs.RECORDED_COSTS.read_text(encoding="utf-8") == written[relative]
+
+
+@pytest.mark.parametrize("variant", costs.recorded_variants())
+def test_recorded_rows_equal_a_live_run_of_the_reference(variant):
+    for n in (2, 7):
+        outcome = "commit"
+        votes = costs.votes_for(variant, n, outcome)
+        live = costs.failure_free(reference.system(variant, n, votes, blocking=False))
+        read_only = n if variant == "read-only" else 0
+        assert costs.measure(variant, n, outcome) == costs.cost_of(
+            live, variant, outcome, n, read_only
+        )
+        frame = costs.writes_by_node(variant, n)
+        assert list(frame.itertuples(index=False, name=None)) == costs.node_writes(live)
+
+
+def test_the_recorded_variants_cannot_be_run_and_say_why():
+    with pytest.raises(DTCourseError, match="exercise p3.presumed_abort"):
+        costs.run("presumed abort", 3)
+    for variant in costs.recorded_variants():
+        with pytest.raises(ModelError, match="exercise p3.presumed_abort"):
+            build(variant, 2)
+    with pytest.raises(DTCourseError, match="recorded for 1 to 50 participants, not for 51"):
+        costs.measure("presumed abort", 51)
+    with pytest.raises(DTCourseError, match="recorded for 1 to 16 participants, not for 20"):
+        costs.writes_by_node("presumed abort", 20)
+
+
+def test_the_load_curve_of_presumed_abort_runs_on_the_recorded_writes():
+    frame = costs.load_curve("presumed abort", 3, [0.2, 0.9], transactions=50, seed=1)
+    same = costs.load_curve("presumed nothing", 3, [0.2, 0.9], transactions=50, seed=1)
+    # A commit costs the same under presumed nothing and presumed abort, writes included.
+    assert list(frame["latency"]) == list(same["latency"])
+
+
+def test_a_foreign_recorded_file_is_refused(tmp_path):
+    foreign = tmp_path / "recorded_costs.json"
+    foreign.write_text(json.dumps({"format": 1, "fields": ["x"]}), encoding="utf-8")
+    with pytest.raises(DTCourseError, match="another dtcourse"):
+        costs._recorded(foreign)
+    with pytest.raises(DTCourseError, match="missing"):
+        costs._recorded(tmp_path / "none.json")

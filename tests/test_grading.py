@@ -6,13 +6,15 @@ A small assignment keeps this fast; the real phases' round trips are in test_cou
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 from dtcourse_instructor.course_folder import course_root
 from dtcourse_instructor.grading import generate_release, grade
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from leak_support import leftover_folders
+from nbformat.v4 import new_code_cell, new_notebook
 
 from dtcourse.errors import GradingError
 
@@ -30,7 +32,8 @@ SOLUTION = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### EN
 def _source() -> nbformat.NotebookNode:
     return new_notebook(
         cells=[
-            new_markdown_cell("# A1"),
+            # As in the phase notebooks: under nbgrader, progress goes to a scratch store.
+            new_code_cell('from dtcourse.runtime.notebook import setup\nsetup("0.0.0")'),
             new_code_cell(SOLUTION, metadata=_meta(solution=True, grade_id="double-solution")),
             new_code_cell(
                 "assert double(2) == 4, 'double(2) should be 4'",
@@ -90,7 +93,7 @@ def _edit_tests(notebook):
     notebook.cells[1].source = "def double(x):\n    return 0"
 
 
-def test_mangled_submissions_are_graded_or_reported_and_never_stop_the_others(course, capsys):
+def test_mangled_submissions_are_graded_or_reported_and_never_stop_the_others(course, capfd):
     cases = {
         "alice": lambda notebook: None,  # a correct answer
         "deleted": _delete_tests,
@@ -106,7 +109,7 @@ def test_mangled_submissions_are_graded_or_reported_and_never_stop_the_others(co
     for student, change in cases.items():
         _submit(course, student, change)
     report = grade(course, ["a1"], report=print)
-    printed = capsys.readouterr().out
+    printed, errors = capfd.readouterr()  # the kernels' own output too
     scores: dict[str, float] = {}
     for cell in report.scores:
         scores[cell.student] = scores.get(cell.student, 0.0) + cell.score
@@ -123,6 +126,11 @@ def test_mangled_submissions_are_graded_or_reported_and_never_stop_the_others(co
         assert f"{student} a1:" in printed, f"no progress line for {student}"
         assert student in scores or student in problems
     assert "Traceback" not in printed
+    # Only the tool's progress: no kernel warns about TCP (or anything else) on the terminal.
+    assert errors == "", errors
+    assert all(line.startswith("[") for line in printed.splitlines()), printed
+    # No scratch folder outlives its submission, not even the one whose kernel died.
+    assert leftover_folders(Path(tempfile.gettempdir())) == []
 
 
 def test_grading_with_no_submissions_says_where_they_go(tmp_path):
@@ -136,8 +144,32 @@ def test_the_feedback_holds_no_hidden_test(course):
     assert "double(21)" not in page
 
 
-def test_grading_before_any_build_says_to_build_first(tmp_path):
+def test_grading_a_fresh_clone_records_the_gradebook_from_source_and_says_so(course, tmp_path):
+    clone = tmp_path / "clone"  # what git clone gives: source/ and release/, no gradebook.db
+    clone.mkdir()
+    shutil.copy(course / "nbgrader_config.py", clone)
+    for folder in ("source", "release"):
+        shutil.copytree(course / folder, clone / folder)
+    release = _path(clone, "release", None).read_bytes()
+    _submit(clone, "bob", lambda notebook: None)
+    lines: list[str] = []
+    report = grade(clone, ["a1"], report=lines.append)
+    assert report.problems == []
+    assert sum(cell.score for cell in report.scores) == 3
+    assert any(
+        line.startswith("gradebook: recorded a1 from source/a1") and "release/ is left" in line
+        for line in lines
+    ), lines
+    assert _path(clone, "release", None).read_bytes() == release
+    assert leftover_folders(Path(tempfile.gettempdir())) == []
+    # The second time the gradebook has it: nothing is recorded again.
+    lines.clear()
+    grade(clone, ["a1"], report=lines.append)
+    assert not any(line.startswith("gradebook:") for line in lines), lines
+
+
+def test_grading_without_source_or_gradebook_says_to_build_first(tmp_path):
     shutil.copy(course_root() / "nbgrader_config.py", tmp_path)
     nbformat.write(_source(), _path(tmp_path, "submitted", "bob"))
-    with pytest.raises(GradingError, match="run `dtcourse build` first"):
+    with pytest.raises(GradingError, match="no source/a1 .* run `dtcourse build`"):
         grade(tmp_path, ["a1"], report=lambda line: None)

@@ -15,10 +15,11 @@ from dtcourse_instructor.authoring import convert, write_notebook
 from dtcourse_instructor.course_folder import course_root
 from dtcourse_instructor.grader import grade_part as verify
 from dtcourse_instructor.grader import registry
+from dtcourse_instructor.reference.p3_saga import orchestrate
 from dtcourse_instructor.resource_list import fill_generated
 
-from dtcourse.lessons.saga import COMMITTED, COMPENSATED, Faults, orchestrate, order_saga, run
-from dtcourse.runtime.checks import check
+from dtcourse.lessons.saga import COMMITTED, COMPENSATED, Faults, order_saga, run
+from dtcourse.runtime.checks import check, check_part
 from dtcourse.runtime.syllabus import load_syllabus
 
 ROOT = course_root()
@@ -126,6 +127,37 @@ def stub(saga, services, log):
     raise NotImplementedError()
 
 
+def catches_its_crash(saga, services, log):
+    """Survives a crash by catching it and carrying on in the same process: what a real
+    orchestrator cannot do, and what passed before crashes were made uncatchable."""
+    while True:
+        try:
+            return reference(saga, services, log)
+        except BaseException:  # noqa: BLE001 - the mistake under test
+            continue
+
+
+def reverses_wrongly_after_restart(saga, services, log):
+    """Right without crashes; after a restart it undoes oldest first."""
+    restarted = bool(log.records())
+    completed, compensating = _replay(saga, log)
+    if not compensating:
+        for step in saga.steps[len(completed) :]:
+            if not services.execute(step):
+                log.write(("failed", step.name))
+                compensating = True
+                break
+            log.write(("done", step.name))
+            completed.append(step.name)
+    if not compensating:
+        return COMMITTED
+    for name in list(completed) if restarted else list(reversed(completed)):
+        while not services.compensate(saga.step(name)):
+            pass
+        log.write(("compensated", name))
+    return COMPENSATED
+
+
 HARDER = {
     "commit": {"lengths": (1, 6)},
     "compensate": {"lengths": (2, 6)},
@@ -168,6 +200,49 @@ def test_a_correct_orchestrator_passes_every_part(solution):
 def test_a_partly_right_orchestrator_fails_exactly_the_parts_it_gets_wrong(solution, failing):
     passed = _passes(solution)
     assert {part for part, ok in passed.items() if not ok} == failing
+
+
+def _visible_failing(solution) -> set[str]:
+    failing = set()
+    for part in PARTS:
+        try:
+            check_part("p3.saga", part, solution)
+        except (AssertionError, NotImplementedError):
+            failing.add(part)
+    return failing
+
+
+@pytest.mark.parametrize(
+    ("solution", "failing"),
+    [
+        (reference, set()),
+        (orchestrate, set()),
+        (stub, set(PARTS)),
+        (forgets_recovery, {"recover"}),
+        (wrong_order, {"compensate"}),
+        (gives_up, {"retry"}),
+        (compensates_the_failed_step, {"compensate", "retry", "recover"}),
+        (catches_its_crash, {"recover"}),
+        (reverses_wrongly_after_restart, {"recover"}),
+    ],
+)
+def test_the_visible_checks_judge_by_the_saga_definition_alone(solution, failing):
+    """The student package's checks hold no orchestrator, yet accept every correct one
+    (the reference's state machine, a plain loop) and reject each known mistake."""
+    assert _visible_failing(solution) == failing
+
+
+@pytest.mark.parametrize("solution", [catches_its_crash, reverses_wrongly_after_restart])
+def test_the_hidden_recover_part_fails_the_new_mistakes_too(solution):
+    assert {part for part, ok in _passes(solution).items() if not ok} == {"recover"}
+
+
+def test_recover_messages_say_what_went_wrong_after_the_crash():
+    with pytest.raises(AssertionError, match="do not catch OrchestratorCrash"):
+        check_part("p3.saga", "recover", catches_its_crash)
+    with pytest.raises(AssertionError, match="after the restart") as caught:
+        check_part("p3.saga", "recover", reverses_wrongly_after_restart)
+    assert "C1, C2" in str(caught.value) and "crash point" in str(caught.value)
 
 
 def test_failure_messages_name_the_rule_and_show_the_requests():
@@ -288,15 +363,19 @@ _PARTIALS = {
 class PresumedAbortParticipant(PresumedNothingParticipant):
     pass
 """,
+    # the right numbers, but the coordinator's budget forgotten
     "p3-cheapest_commit-solution1": """def choose(workload):
-    n, rate = workload["participants"], workload["abort_rate"]
     table = {}
-    for variant in ("presumed nothing", "presumed abort", "presumed commit"):
-        commit = measure(variant, n, "commit").forced_writes
-        abort = measure(variant, n, "abort").forced_writes
-        table[variant] = (1 - rate) * commit + rate * abort
-    best = min(table, key=table.get)
-    return {"variant": best, "forced_writes": measure(best, n, "commit").forced_writes}
+    for variant in ("presumed abort", "presumed commit", "presumed nothing"):
+        total = at_c = 0.0
+        for kind in workload["mix"]:
+            n, share, rate = kind["participants"], kind["share"], kind["abort_rate"]
+            for outcome, weight in (("commit", 1 - rate), ("abort", rate)):
+                total += share * weight * measure(variant, n, outcome).forced_writes
+                nodes = writes_by_node(variant, n, outcome).set_index("node")
+                at_c += share * weight * float(nodes.loc["C", "forced_writes"])
+        table[variant] = {"forced_writes": total, "coordinator_writes": at_c}
+    return {"variant": min(table, key=lambda v: table[v]["forced_writes"]), "costs": table}
 """,
 }
 
@@ -325,8 +404,8 @@ def test_round_trip_reference_full_stub_zero_partial_between(course):
         totals[score.student] += score.score
     print({student: f"{seconds:.1f} s" for (student, _), seconds in report.seconds.items()})
     # partial: saga 7 of 10; the presumed-nothing code copied unchanged passes commit cost
-    # and safety (7 of 10); the right presumption with a commit-only count (3 of 5)
-    assert totals == {"reference": 25, "stub": 0, "partial": 17}, report.scores
+    # and safety (7 of 10); the right numbers with the budget forgotten (2 of 5)
+    assert totals == {"reference": 25, "stub": 0, "partial": 16}, report.scores
     hidden = re.findall(
         r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
         "\n".join(cell.source for cell in source.cells),
@@ -445,7 +524,8 @@ def _variants(pa_code) -> dict[str, tuple[type, type, set[str]]]:
         "participants force their aborts": (coordinator, ForcesAbortRecords, {"abort cost"}),
         "aborts acknowledged": (coordinator, AcksAborts, {"abort cost"}),
         "inquiries unanswered": (NoPresumption, participant, {"safety"}),
-        "commits forgotten early": (ForgetsCommits, participant, {"safety"}),
+        # it also writes no end record, which the lazy count catches
+        "commits forgotten early": (ForgetsCommits, participant, {"commit cost", "safety"}),
     }
 
 
@@ -465,6 +545,65 @@ VARIANT_NAMES = (
 def test_presumed_abort_submissions_fail_exactly_the_parts_they_get_wrong(pa_code, name):
     coordinator, participant, failing = _variants(pa_code)[name]
     assert _pa_failing((coordinator, participant)) == failing
+
+
+def _pa_visible_failing(classes) -> set[str]:
+    failing = set()
+    for part in PA_PARTS:
+        try:
+            check_part("p3.presumed_abort", part, classes)
+        except (AssertionError, NotImplementedError):
+            failing.add(part)
+    return failing
+
+
+def _lazy_mistakes(pa_code):
+    ns = _cells(pa_code)
+    coordinator, participant = ns["PresumedAbortCoordinator"], ns["PresumedAbortParticipant"]
+
+    class WritesNoAbort(participant):
+        def learn(self, state, decision, src, out):
+            if decision == "abort":  # the mistake: no abort record, not even a lazy one
+                out.decide("abort")
+                out.cancel_timer("decision")
+                return type(state)("abort")
+            return super().learn(state, decision, src, out)
+
+    class LogsAbortLazily(coordinator):
+        def decide(self, decision, tell, out):
+            if decision == "abort":
+                out.log("abort", force=False)  # the mistake: presumed abort writes none
+            return super().decide(decision, tell, out)
+
+    return {
+        "participants write no abort record": (coordinator, WritesNoAbort, {"abort cost"}),
+        "the coordinator logs its abort lazily": (LogsAbortLazily, participant, {"abort cost"}),
+    }
+
+
+@pytest.mark.parametrize("name", [*VARIANT_NAMES, "reference", *(
+    "participants write no abort record", "the coordinator logs its abort lazily")])
+def test_the_visible_presumed_abort_checks_need_no_answer(pa_code, name):
+    """The student package's checks accept the notebook's solution and the instructor's R*
+    nodes (written differently, with the read-only vote and co-location), and reject each
+    known mistake, now including the lazy writes the reading prescribes."""
+    from dtcourse_instructor.reference import p3_presumed_abort as reference
+
+    cases = {**_variants(pa_code), **_lazy_mistakes(pa_code)}
+    cases["reference"] = (
+        reference.PresumedAbortCoordinator,
+        reference.PresumedAbortParticipant,
+        set(),
+    )
+    coordinator, participant, failing = cases[name]
+    assert _pa_visible_failing((coordinator, participant)) == failing
+
+
+def test_lazy_write_mistakes_are_named_in_the_message(pa_code):
+    coordinator, participant, _ = _lazy_mistakes(pa_code)["participants write no abort record"]
+    with pytest.raises(AssertionError, match="lazy writes: yours 0, the cost table's 2") as e:
+        check_part("p3.presumed_abort", "abort cost", (coordinator, participant))
+    assert "writes its abort record lazily" in str(e.value)
 
 
 def test_the_given_presumed_nothing_code_costs_what_the_table_says(pa_code):
@@ -500,7 +639,7 @@ def test_failure_messages_name_the_rule_and_show_the_run(pa_code):
     coordinator, participant, _ = variants_["coordinator forces its abort"]
     with pytest.raises(AssertionError, match=r"forced writes: yours 3, the cost table's 2") as e:
         verify("p3.presumed_abort", "abort cost", (coordinator, participant))
-    assert "the coordinator writes none at all" in str(e.value)
+    assert "the coordinator writes no abort record at all" in str(e.value)
     coordinator, participant, _ = variants_["inquiries unanswered"]
     with pytest.raises(AssertionError, match="AC5") as e:
         verify("p3.presumed_abort", "safety", (coordinator, participant))
@@ -560,39 +699,201 @@ def test_presumed_abort_checks_refuse_a_wrong_shape_with_advice():
         verify("p3.presumed_abort", "safety", (WrongSignature, WrongSignature))
 
 
-def _choose_right(workload):
-    from dtcourse.commit.costs import expected_forced_writes
+def _cheapest_failing(choose, hidden=None) -> set[str]:
+    failing = set()
+    for part in ("expected", "choice"):
+        try:
+            if hidden is None:
+                check_part("p3.cheapest_commit", part, choose)
+            else:
+                verify("p3.cheapest_commit", part, choose, workloads=hidden)
+        except (AssertionError, NotImplementedError):
+            failing.add(part)
+    return failing
 
-    table = {
-        v: expected_forced_writes(v, workload["participants"], workload["abort_rate"])
-        for v in ("presumed nothing", "presumed abort", "presumed commit")
+
+def _numbers(workload, *, coordinator_too=True, outcomes=("commit", "abort")):
+    """Each presumption's expected forced writes, as a student would count them: here
+    from the nodes' runs (presumed abort from the instructor's nodes, the others from the
+    package's), not from the reference's own function."""
+    from dtcourse_instructor.reference import p3_presumed_abort as pa
+
+    from dtcourse.commit import costs
+
+    table = {}
+    for variant in ("presumed abort", "presumed commit", "presumed nothing"):
+        total = at_c = 0.0
+        for kind in workload["mix"]:
+            n, share, rate = kind["participants"], kind["share"], kind["abort_rate"]
+            for outcome in outcomes:
+                weight = share * ((1 - rate) if outcome == "commit" else rate)
+                if variant == "presumed abort":
+                    result = costs.run_nodes(
+                        pa.PresumedAbortCoordinator, pa.PresumedAbortParticipant, n, outcome
+                    )
+                else:
+                    result = costs.run(variant, n, outcome)
+                total += weight * sum(result.metrics.forced_writes.values())
+                if coordinator_too:
+                    at_c += weight * result.metrics.forced_writes.get("C", 0)
+        table[variant] = {"forced_writes": total, "coordinator_writes": at_c}
+    return table
+
+
+def counts_its_own(workload):
+    table = _numbers(workload)
+    budget = workload["coordinator_budget"]
+    fits = [v for v in table if table[v]["coordinator_writes"] <= budget + 1e-9]
+    return {"variant": min(fits, key=lambda v: table[v]["forced_writes"], default=None),
+            "costs": table}  # fmt: skip
+
+
+def forgets_the_budget(workload):
+    table = _numbers(workload)
+    return {"variant": min(table, key=lambda v: table[v]["forced_writes"]), "costs": table}
+
+
+def commits_only(workload):
+    """Counts commits only, yet happens to pick right on the visible workloads."""
+    from dtcourse_instructor.reference.p3_cheapest_commit import choose as right
+
+    numbers = _numbers(workload, outcomes=("commit",))
+    return {"variant": right(workload)["variant"], "costs": numbers}
+
+
+HIDDEN_WORKLOADS = [
+    {"mix": [{"share": 1.0, "participants": 5, "abort_rate": 0.6}], "coordinator_budget": 3},
+    {"mix": [{"share": 0.5, "participants": 4, "abort_rate": 0.02},
+             {"share": 0.5, "participants": 2, "abort_rate": 0.1}], "coordinator_budget": 0.9},
+    {"mix": [{"share": 0.6, "participants": 4, "abort_rate": 0.0},
+             {"share": 0.4, "participants": 1, "abort_rate": 0.5}], "coordinator_budget": 0.7},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("choose", "failing"),
+    [
+        ("reference", set()),
+        (counts_its_own, set()),
+        (forgets_the_budget, {"choice"}),
+        (commits_only, {"expected"}),
+        (lambda workload: "presumed abort", {"expected", "choice"}),
+    ],
+)
+def test_cheapest_commit_checks_give_credit_for_the_numbers_and_the_choice_apart(
+    choose, failing
+):
+    from dtcourse_instructor.reference.p3_cheapest_commit import choose as right
+
+    choose = right if choose == "reference" else choose
+    assert _cheapest_failing(choose) == failing
+    assert _cheapest_failing(choose, HIDDEN_WORKLOADS) == failing
+
+
+def test_cheapest_commit_hidden_workloads_cover_an_unaffordable_budget():
+    from dtcourse_instructor.reference.p3_cheapest_commit import choose as right
+
+    choices = {right(workload)["variant"] for workload in HIDDEN_WORKLOADS}
+    assert None in choices and "presumed abort" in choices
+
+
+def test_cheapest_commit_messages_hold_no_expected_number():
+    with pytest.raises(AssertionError, match="keys 'variant' and 'costs'"):
+        check_part("p3.cheapest_commit", "expected", lambda workload: "presumed abort")
+    with pytest.raises(AssertionError, match="fit the budget") as caught:
+        check_part("p3.cheapest_commit", "choice", forgets_the_budget)
+    assert "presumed commit is not the right choice" in str(caught.value)
+    with pytest.raises(AssertionError, match="forced_writes of presumed abort is not") as caught:
+        check_part("p3.cheapest_commit", "expected", commits_only)
+    from dtcourse_instructor.reference.p3_cheapest_commit import VISIBLE_WORKLOADS, choose
+
+    right = choose(VISIBLE_WORKLOADS[0])["costs"]["presumed abort"]["forced_writes"]
+    assert f"{right:g}" not in str(caught.value)
+
+
+def test_cheapest_commit_visible_data_holds_hashes_only():
+    from dtcourse_instructor.casedata import render_cases
+    from dtcourse_instructor.reference.p3_cheapest_commit import VISIBLE_WORKLOADS, choose
+
+    data = ROOT / "dtcourse" / "runtime" / "checks" / "data" / "p3.cheapest_commit.json"
+    text = data.read_text(encoding="utf-8")
+    assert text == render_cases()["p3.cheapest_commit.json"]  # run `dtcourse build` if not
+    assert '"variant": "presumed' not in text and '"variant": null' not in text
+    for workload in VISIBLE_WORKLOADS:
+        answer = choose(workload)
+        for numbers in answer["costs"].values():
+            for value in numbers.values():
+                if value != int(value):  # whole numbers also count participants
+                    assert f"{round(value, 6):g}" not in text.replace('"', " ").split()
+
+
+# --- no public object of the student package answers these exercises --------------------
+
+SEARCHED = (
+    "dtcourse.lessons.saga",
+    "dtcourse.lessons.outbox",
+    "dtcourse.commit.costs",
+    "dtcourse.commit.protocols",
+    "dtcourse.commit.protocols.catalog",
+    "dtcourse.commit.protocols.variants",
+    "dtcourse.commit.protocols.twopc",
+    "dtcourse.commit.protocols.threepc",
+    "dtcourse.commit.protocols.paxos_commit",
+)
+
+
+def _public(module_name: str) -> dict[str, object]:
+    import importlib
+
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+    return {f"{module_name}.{name}": getattr(module, name) for name in names}
+
+
+def _passed_parts(exercise: str, obj: object) -> list[str]:
+    from dtcourse.runtime.checks import registry as visible
+
+    passed = []
+    for part, check_one in visible()[exercise].parts:
+        try:
+            check_one(obj)
+        except BaseException:  # noqa: BLE001 - anything but a pass is a fail here
+            continue
+        passed.append(part)
+    return passed
+
+
+def test_no_public_object_of_the_package_answers_the_phase3_exercises(capsys):
+    """The answer search of issue 9 for Phase 3: every public function and class of the
+    modules these exercises touch, plugged into each visible check (node classes in every
+    coordinator/participant pairing), passes none entirely; what passes a part is listed."""
+    from dtcourse.engine.actors import Node
+
+    objects = {name: obj for module in SEARCHED for name, obj in _public(module).items()}
+    callables = {name: obj for name, obj in objects.items() if callable(obj)}
+    nodes = {
+        name: obj
+        for name, obj in callables.items()
+        if isinstance(obj, type) and issubclass(obj, Node) and obj is not Node
     }
-    best = min(table, key=table.get)
-    return {"variant": best, "forced_writes": table[best]}
-
-
-WORKLOADS = [
-    {"participants": 5, "abort_rate": 0.6},
-    {"participants": 2, "abort_rate": 0.3},
-    {"participants": 4, "abort_rate": 0.02},
-]
-
-
-def test_cheapest_commit_gives_credit_for_the_number_and_the_choice_apart():
-    verify("p3.cheapest_commit", "expected", _choose_right, workloads=WORKLOADS)
-    verify("p3.cheapest_commit", "choice", _choose_right, workloads=WORKLOADS)
-
-    def always_presumed_commit(workload):
-        from dtcourse.commit.costs import expected_forced_writes
-
-        n, rate = workload["participants"], workload["abort_rate"]
-        return {
-            "variant": "presumed commit",
-            "forced_writes": expected_forced_writes("presumed commit", n, rate),
-        }
-
-    verify("p3.cheapest_commit", "expected", always_presumed_commit, workloads=WORKLOADS)
-    with pytest.raises(AssertionError, match="another presumption forces only"):
-        verify("p3.cheapest_commit", "choice", always_presumed_commit, workloads=WORKLOADS)
-    with pytest.raises(AssertionError, match="keys 'variant' and 'forced_writes'"):
-        verify("p3.cheapest_commit", "expected", lambda w: "presumed abort")
+    tried, passing = 0, {}
+    for exercise in ("p3.saga", "p3.cheapest_commit"):
+        for name, obj in callables.items():
+            tried += 1
+            if parts := _passed_parts(exercise, obj):
+                passing[(exercise, name)] = parts
+    for coordinator in nodes:
+        for participant in nodes:
+            tried += 1
+            pair = (nodes[coordinator], nodes[participant])
+            if parts := _passed_parts("p3.presumed_abort", pair):
+                passing[("p3.presumed_abort", f"{coordinator} + {participant}")] = parts
+    with capsys.disabled():
+        print(f"\nanswer search, Phase 3: {tried} objects and pairs tried; parts passed: {passing}")
+    full = {
+        key: parts
+        for key, parts in passing.items()
+        if len(parts) == len(dict(registry()[key[0]].parts))
+    }
+    assert not full, f"package objects answer an exercise: {full}"
+    assert len(nodes) >= 6 and tried > 100

@@ -1,27 +1,35 @@
-"""Histories, conflicts, precedence graphs, cycles and anomaly names."""
+"""Histories: the student's tools (notation, conflicts), the instructor's reference theory
+(precedence graphs, cycles, serial orders, anomaly names) and the picture."""
 
 from __future__ import annotations
 
 import pytest
+from dtcourse_instructor.reference.p1_serializability import (
+    analyse,
+    classify_anomaly,
+    dirty_reads,
+    find_cycle,
+    is_conflict_serializable,
+    is_topological_order,
+    lost_updates,
+    precedence_graph,
+    serial_order,
+    site_graphs,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtcourse.errors import DTCourseError
 from dtcourse.lessons.histories import (
     Operation,
-    classify_anomaly,
     committed,
     conflicts,
-    dirty_reads,
-    find_cycle,
     format_history,
-    is_conflict_serializable,
-    is_topological_order,
     local_history,
     parse_history,
-    precedence_graph,
-    serial_order,
 )
+
+# --- the student's tools ------------------------------------------------------------------
 
 
 def test_parse_reads_sites_values_commits_and_aborts() -> None:
@@ -51,7 +59,7 @@ def test_parse_refuses_bad_notation_with_a_hint(text: str, hint: str) -> None:
 
 def test_a_history_of_foreign_values_is_refused() -> None:
     with pytest.raises(DTCourseError, match="Operation values"):
-        precedence_graph([("r", 1, "x")])  # type: ignore[list-item]
+        conflicts([("r", 1, "x")])  # type: ignore[list-item]
 
 
 def test_conflicts_need_same_item_same_site_different_transactions_and_a_write() -> None:
@@ -65,11 +73,16 @@ def test_conflicts_need_same_item_same_site_different_transactions_and_a_write()
     assert [c.kind for c in found] == ["rw", "rw", "rw", "ww"]
 
 
-def test_aborted_transactions_have_no_node_and_no_edge() -> None:
-    graph = precedence_graph("w1[x]@A r2[x]@A w3[x]@A a1 c2 c3")
+def test_conflicts_list_aborted_transactions_too_the_graph_leaves_them_out() -> None:
+    history = "w1[x]@A r2[x]@A w3[x]@A a1 c2 c3"
+    assert [c.edge for c in conflicts(history)] == [("T1", "T2"), ("T1", "T3"), ("T2", "T3")]
+    graph = precedence_graph(history)
     assert graph.nodes == ("T2", "T3")
     assert graph.edges == {("T2", "T3")}
     assert committed("w1[x] a1 r2[x]") == ("T2",)
+
+
+# --- the reference theory -------------------------------------------------------------------
 
 
 def test_the_readings_single_site_example_has_a_cycle_and_its_variant_does_not() -> None:
@@ -88,8 +101,12 @@ def test_each_site_serializable_but_the_union_is_not() -> None:
     for site in ("A", "B"):
         assert is_conflict_serializable(local_history(history, site))
     assert not is_conflict_serializable(history)
-    assert precedence_graph(local_history(history, "A")).edges == {("T1", "T2")}
-    assert precedence_graph(local_history(history, "B")).edges == {("T2", "T1")}
+    graphs = site_graphs(history)
+    assert {site: graph.edges for site, graph in graphs.items()} == {
+        "A": {("T1", "T2")},
+        "B": {("T2", "T1")},
+    }
+    assert analyse(history).sites == {"A": {("T1", "T2")}, "B": {("T2", "T1")}}
 
 
 def test_edges_know_the_conflicts_behind_them() -> None:
@@ -111,15 +128,59 @@ def test_serial_order_follows_numbers_among_free_transactions() -> None:
     assert not is_topological_order(graph, ("T3", "T1", "T10"))
 
 
+#: The reading's anomalies and the two textbook histories of issue 12, with their verdicts:
+#: history -> (global edges, serializable, anomaly).
+ANOMALY_TABLE: dict[str, tuple[set[tuple[str, str]], bool, str | None]] = {
+    # dirty read: T2 read what T1 wrote, T1 aborted afterwards, T2 committed
+    "w1[x=50] r2[x=50] a1 c2": (set(), True, "dirty read"),
+    # lost update, the reading's two increments: both read 10, both write 11
+    "r1[x=10] r2[x=10] w1[x=11] c1 w2[x=11] c2": (
+        {("T1", "T2"), ("T2", "T1")}, False, "lost update"),
+    # lost update as Berenson et al. 1995 define it (P4): the second writer writes blindly
+    "r1[x] w2[x] w1[x] c1": ({("T1", "T2"), ("T2", "T1")}, False, "lost update"),
+    # write skew, the doctors on call, on one site and across two
+    "r1[x] r1[y] r2[x] r2[y] w1[x=off] w2[y=off] c1 c2": (
+        {("T1", "T2"), ("T2", "T1")}, False, "write skew"),
+    "r1[x]@A r1[y]@B r2[x]@A r2[y]@B w1[x=off]@A w2[y=off]@B c1 c2": (
+        {("T1", "T2"), ("T2", "T1")}, False, "write skew"),
+    # read skew, the auditor that sees half a transfer
+    "w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2": ({("T1", "T2"), ("T2", "T1")}, False, "read skew"),
+    # a dirty read whose reader aborts too is not counted (Adya's G1a needs a committed reader)
+    "w1[x] r2[x] a1 a2": (set(), True, None),
+}
+
+
+@pytest.mark.parametrize(("history", "expected"), ANOMALY_TABLE.items())
+def test_the_anomaly_tables_histories_get_their_verdicts(history: str, expected) -> None:
+    edges, serializable, anomaly = expected
+    verdict = analyse(history)
+    assert (verdict.edges, verdict.serializable, verdict.anomaly) == (edges, serializable, anomaly)
+    assert (verdict.order is not None) == serializable
+    assert classify_anomaly(history) == anomaly
+
+
+def test_a_blind_second_writer_is_a_lost_update_not_other() -> None:
+    assert lost_updates("r1[x] w2[x] w1[x] c1") == (("T1", "T2", "x"),)
+    assert lost_updates("r1[x]@A w2[x]@A w1[x]@A c1 c2") == (("T1", "T2", "x@A"),)
+    # the other order of the writes loses nothing of T2's: T1 wrote before T2 did
+    assert lost_updates("r1[x] w1[x] w2[x] c1 c2") == ()
+    assert classify_anomaly("r1[x] w1[x] w2[x] c1 c2") is None
+
+
+def test_a_dirty_read_counts_only_a_committed_reader() -> None:
+    assert dirty_reads("w1[x] r2[x] a1 a2") == ()
+    assert len(dirty_reads("w1[x] r2[x] a1 c2")) == 1
+    assert len(dirty_reads("w1[x] r2[x] a1")) == 1  # a missing commit counts as one
+    # one reader aborts, the other commits: still a dirty read
+    assert classify_anomaly("w1[x]@A r2[x]@A r3[x]@A a2 a1 c3") == "dirty read"
+
+
 @pytest.mark.parametrize(
     ("history", "anomaly"),
     [
-        ("w1[x=50] r2[x=50] a1 c2", "dirty read"),
         ("w1[x]@A r2[x]@A a1 r2[y]@B c2", "dirty read"),
-        ("r1[x=10] r2[x=10] w1[x=11] c1 w2[x=11] c2", "lost update"),
-        ("r1[x] r1[y] r2[x] r2[y] w1[x=off] w2[y=off] c1 c2", "write skew"),
-        ("r1[x]@A r1[y]@B r2[x]@A r2[y]@B w1[x]@A w2[y]@B c1 c2", "write skew"),
-        ("w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2", "read skew"),
+        ("r1[x]@A r2[x]@A w2[x]@A w1[x]@A c1 c2", "lost update"),
+        ("r1[y]@B r2[x]@A w2[y]@B w1[y]@B c2 c1", "lost update"),
         ("w1[x] w2[x] w2[y] w1[y] c1 c2", "other"),
         ("r1[x] w1[x] r2[x] w2[x] c1 c2", None),
         ("w1[x] r2[x] c1 c2", None),
@@ -132,7 +193,6 @@ def test_anomaly_names(history: str, anomaly: str | None) -> None:
 
 def test_a_read_of_a_write_that_commits_later_is_not_a_dirty_read() -> None:
     assert dirty_reads("w1[x] r2[x] c1 c2") == ()
-    assert len(dirty_reads("w1[x] r2[x] a1 c2")) == 1
 
 
 _OPS = st.tuples(
@@ -150,9 +210,17 @@ def test_cycle_and_serial_order_agree_and_orders_are_valid(ops: list[Operation])
     if order is not None:
         assert is_topological_order(graph, order)
     else:
+        assert cycle is not None
         assert all(
             (cycle[i], cycle[(i + 1) % len(cycle)]) in graph.edges for i in range(len(cycle))
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_OPS, max_size=12))
+def test_the_global_graph_is_the_union_of_the_sites(ops: list[Operation]) -> None:
+    union = {edge for graph in site_graphs(ops).values() for edge in graph.edges}
+    assert union == precedence_graph(ops).edges
 
 
 @settings(max_examples=100, deadline=None)
@@ -163,7 +231,7 @@ def test_serial_histories_are_serializable(ops: list[Operation]) -> None:
     assert classify_anomaly(serial) is None
 
 
-# --- the picture ---------------------------------------------------------------------------
+# --- the picture: draws what it is given ----------------------------------------------------
 
 
 def _arrow_colours(ax) -> list[str]:
@@ -173,33 +241,51 @@ def _arrow_colours(ax) -> list[str]:
     return [to_hex(p.get_edgecolor()) for p in ax.patches if isinstance(p, FancyArrowPatch)]
 
 
-def test_figure_highlights_the_cycle_in_the_global_panel_only() -> None:
-    from dtcourse.pictures.precedence import CYCLE_COLOUR, EDGE_COLOUR, precedence_figure
-    from dtcourse.pictures.viz import CourseFigure
+AUDITOR = "w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2"
 
-    figure = precedence_figure("w1[x]@A r2[x]@A r2[y]@B w1[y]@B c1 c2", by_site=True)
+
+def test_figure_draws_the_given_sites_and_the_given_cycle_in_the_global_panel_only() -> None:
+    from dtcourse.pictures.figure import CourseFigure
+    from dtcourse.pictures.precedence import CYCLE_COLOUR, EDGE_COLOUR, precedence_figure
+
+    figure = precedence_figure(
+        AUDITOR,
+        {("T1", "T2"), ("T2", "T1")},
+        site_edges={"A": {("T1", "T2")}, "B": {("T2", "T1")}},
+        cycle=("T1", "T2"),
+    )
     assert isinstance(figure, CourseFigure)
     site_a, site_b, union = figure.axes
     assert _arrow_colours(site_a) == [EDGE_COLOUR]
     assert _arrow_colours(site_b) == [EDGE_COLOUR]
     assert _arrow_colours(union) == [CYCLE_COLOUR, CYCLE_COLOUR]
-    assert "not serializable" in union.get_title()
-    assert "serializable" in site_a.get_title() and "not" not in site_a.get_title()
+    assert "cycle T1 → T2 → T1: not serializable" in union.get_title()
+    assert site_a.get_title() == "site A"
     labels = {text.get_text() for text in union.texts}
     assert {"T1", "T2", "x@A", "y@B"} <= labels
+    assert {text.get_text() for text in site_b.texts} == {"T1", "T2", "y@B"}
     assert figure._repr_png_().startswith(b"\x89PNG")
 
 
-def test_figure_of_an_acyclic_history_has_no_red() -> None:
+def test_figure_decides_nothing_it_draws_the_edges_it_is_given() -> None:
     from dtcourse.pictures.precedence import CYCLE_COLOUR, precedence_figure
 
-    (ax,) = precedence_figure("r1[x] w2[x] w1[y] r2[y] c1 c2").axes
-    assert CYCLE_COLOUR not in _arrow_colours(ax)
-    assert ax.get_title().endswith("acyclic: serializable")
+    # a wrong picture drawn faithfully: one edge, no cycle, no verdict in the title
+    (ax,) = precedence_figure(AUDITOR, {("T1", "T2")}).axes
+    assert len(_arrow_colours(ax)) == 1 and CYCLE_COLOUR not in _arrow_colours(ax)
+    assert ax.get_title() == "precedence graph"
+    # an edge with no conflict behind it says so, and names a node outside the history
+    (ax,) = precedence_figure(AUDITOR, {("T1", "T3")}).axes
+    texts = {text.get_text() for text in ax.texts}
+    assert {"T3", "no conflict"} <= texts
 
 
-def test_figure_refuses_an_empty_history() -> None:
+def test_figure_refuses_an_empty_history_bad_edges_and_a_cycle_it_was_not_given() -> None:
     from dtcourse.pictures.precedence import precedence_figure
 
     with pytest.raises(DTCourseError, match="history is empty"):
-        precedence_figure("")
+        precedence_figure("", set())
+    with pytest.raises(DTCourseError, match="pairs like"):
+        precedence_figure(AUDITOR, {"T1T2"})
+    with pytest.raises(DTCourseError, match="T2 → T1, which is not among the edges"):
+        precedence_figure(AUDITOR, {("T1", "T2")}, cycle=("T1", "T2"))

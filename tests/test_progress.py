@@ -20,6 +20,7 @@ from dtcourse.runtime.progress import (
     DONE_KIND,
     UNDONE_KIND,
     ChecklistStatus,
+    Minutes,
     ProgressStore,
     default_store_path,
 )
@@ -161,18 +162,28 @@ def test_view_has_a_row_per_item(store: ProgressStore) -> None:
     syllabus = store.syllabus
     assert list(view.index) == [item.id for item in syllabus.trackable_items()]
     assert view.index.name == "item_id"
-    assert list(view.columns) == ["phase", "kind", "title", "minutes", "status", "completed_at"]
+    assert list(view.columns) == [
+        "phase", "kind", "title", "reading_minutes", "exercise_minutes", "status",
+        "completed_at",
+    ]
     assert (view["status"] == "todo").all()
     assert view["completed_at"].isna().all()
-    assert view.loc["p2.twopc", "minutes"] == 40
+    assert view.loc["p2.twopc", "reading_minutes"] == 40
+    assert view.loc["p2.twopc", "exercise_minutes"] == 0
     assert view.loc["p2.twopc", "phase"] == "phase2"
-    assert view.loc["p2.twopc.participant", "minutes"] == 0
+    assert view.loc["p2.twopc.participant", "reading_minutes"] == 0
+    assert view.loc["p2.twopc.participant", "exercise_minutes"] == 25
     assert view.loc["p2.twopc.participant", "kind"] == "exercise"
     assert pd.isna(view.loc["extra.guide", "phase"])
-    assert pd.isna(view.loc["extra.guide", "minutes"])
-    assert pd.isna(view.loc["video.mit-6824-l12", "minutes"])
-    assert view.loc["video.kleppmann-2pc", "minutes"] == 19
-    assert view["minutes"].sum() == syllabus.total_minutes
+    assert pd.isna(view.loc["extra.guide", "reading_minutes"])
+    assert view.loc["extra.guide", "exercise_minutes"] == 0
+    assert pd.isna(view.loc["video.mit-6824-l12", "reading_minutes"])
+    assert view.loc["video.kleppmann-2pc", "reading_minutes"] == 19
+    # Each column sums to its own total: reading minutes stay the learning path's.
+    assert view["reading_minutes"].sum() == syllabus.total_minutes
+    assert view["exercise_minutes"].sum() == syllabus.total_exercise_minutes
+    per_reading = view[view["kind"] == "exercise"].groupby("phase")["exercise_minutes"].sum()
+    assert per_reading.to_dict() == {p.id: p.exercise_minutes for p in syllabus.phases}
 
 
 def test_latest_event_wins(store: ProgressStore) -> None:
@@ -229,26 +240,57 @@ def test_supplementary_needs_every_additional_resource_and_video(store: Progress
 
 def test_minutes_and_summary(store: ProgressStore) -> None:
     planned = store.syllabus.total_minutes
+    estimated = store.syllabus.total_exercise_minutes
     assert store.minutes() == (0, planned)
+    assert store.exercise_minutes() == (0, estimated)
     store.mark_many([*PHASE1, "video.kleppmann-2pc", "video.mit-6824-l12"])
     assert store.minutes() == (30 + 35 + 19, planned)
+    assert store.exercise_minutes() == (30 + 45, estimated)
     summary = store.summary()
     assert json.loads(json.dumps(summary)) == summary
     assert summary["minutes"] == {"done": 84, "planned": planned}
+    assert summary["exercise_minutes"] == {"done": 75, "planned": estimated}
     assert summary["version"] == store.version() == 6
     phase1 = summary["phases"][0]
     assert phase1["done"] is True
     assert phase1["points"] == {"done": 20, "total": 20}
     assert phase1["exercises"] == {"done": 2, "total": 2}
+    assert phase1["minutes"] == {"done": 65, "planned": 65}
+    assert phase1["exercise_minutes"] == {"done": 75, "planned": 75}
+    assert summary["phases"][1]["exercise_minutes"] == {"done": 0, "planned": 160}
     assert summary["phases"][1]["done"] is False
     assert summary["checklist"][0] == {
         "id": "check.phase1", "text": "Phase 1 completed", "done": True, "missing": [],
     }
     items = {item["id"]: item for item in summary["items"]}
     assert items["p1.basics"]["status"] == "done"
+    assert (items["p1.basics"]["reading_minutes"], items["p1.basics"]["exercise_minutes"]) == (
+        30, 0,
+    )
+    assert (items["p1.transfer"]["reading_minutes"], items["p1.transfer"]["exercise_minutes"]) == (
+        0, 30,
+    )
     assert items["p1.basics"]["completed_at"].startswith("2025-01-01T12:00:01")
     assert items["p2.twopc"]["status"] == "todo"
     assert items["p2.twopc"]["completed_at"] is None
+
+
+def test_minute_totals_per_phase_keep_reading_and_exercises_apart(
+    store: ProgressStore,
+) -> None:
+    phase2 = store.syllabus.phase("phase2")
+    assert store.minute_totals("phase2") == Minutes(0, 105, 0, 160)
+    store.mark_many(["p2.twopc", "p2.blocking", "video.kleppmann-2pc"])
+    totals = store.minute_totals("phase2")
+    assert totals == Minutes(40, phase2.minutes, 15, phase2.exercise_minutes)
+    assert (totals.done, totals.planned) == (55, 265)
+    assert totals.describe() == "reading 40 of 105 minutes + exercises 15 of about 160 minutes"
+    assert totals.describe("reading", unit="min") == (
+        "reading 40 of 105 min + exercises 15 of about 160 min"
+    )
+    # Videos belong to no phase: they count in the whole course's totals only.
+    assert store.minute_totals().reading_done == 40 + 19
+    assert Minutes(5, 10, 0, 0).describe("read") == "read 5 of 10 minutes"
 
 
 def test_version_changes_only_with_events(store: ProgressStore) -> None:

@@ -1,9 +1,15 @@
-"""The saga engine: simulated services, the reference orchestrator, crashes, interleaving;
-and the analytic cost table of the commit-protocol variants."""
+"""The saga world: simulated services, crashes that cannot be caught, interleavings of
+any orchestrator function, and the runs recorded for the reading; driven here by the
+instructor's reference orchestrator, which the student package does not ship."""
 
 from __future__ import annotations
 
+import json
+import threading
+
 import pytest
+from dtcourse_instructor.casedata import render_package_data
+from dtcourse_instructor.reference.p3_saga import Orchestrator, orchestrate, recorded_runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,14 +19,17 @@ from dtcourse.lessons.saga import (
     COMPENSATED,
     DEMO_STORES,
     ORDER_STORES,
+    RECORDINGS,
+    CrashCaught,
     Faults,
-    Orchestrator,
     Saga,
     Step,
     anomaly_demo,
-    orchestrate,
+    demo_sagas,
     order_saga,
+    recordings,
     run,
+    run_interleaved,
     serial_outcomes,
     trip_saga,
     trip_stores,
@@ -146,12 +155,128 @@ def test_malformed_sagas_and_requests_are_refused_with_a_reason():
 
 
 def test_the_anomaly_is_an_outcome_no_serial_order_gives():
-    demo = anomaly_demo()
+    demo = anomaly_demo(orchestrate)
     assert demo.outcomes == {"o1": COMPENSATED, "o2": COMPENSATED}
     assert demo.stores["inventory"]["widgets"] == 2
     seen_by_o2 = [r.value for r in demo.readings if r.saga == "o2"]
     assert seen_by_o2 == [0]  # o1's reservation, which was undone later
-    sagas = (order_saga("o1", quantity=2), order_saga("o2", quantity=1, customer="bob"))
-    serial = serial_outcomes(sagas, stores=DEMO_STORES, failing={"o1": "charge_card"})
+    serial = serial_outcomes(
+        orchestrate, demo_sagas(), stores=DEMO_STORES, failing={"o1": "charge_card"}
+    )
     assert len(serial) == 2
     assert all(outcome["o2"] == COMMITTED for outcome in serial.values())
+    assert dict(demo.outcomes) not in serial.values()
+
+
+def _plain(saga, services, log):
+    """A correct orchestrator written as a plain loop, unlike the reference's state machine."""
+    done = [record[1] for record in log.records() if record[0] == "done"]
+    undone = {record[1] for record in log.records() if record[0] == "compensated"}
+    failed = any(record[0] == "failed" for record in log.records())
+    if not failed:
+        for step in saga.steps[len(done) :]:
+            if not services.execute(step):
+                log.write(("failed", step.name))
+                failed = True
+                break
+            log.write(("done", step.name))
+            done.append(step.name)
+    if not failed:
+        return COMMITTED
+    for name in reversed(done):
+        if name in undone:
+            continue
+        while not services.compensate(saga.step(name)):
+            pass
+        log.write(("compensated", name))
+    return COMPENSATED
+
+
+def test_any_orchestrator_function_can_be_interleaved_one_request_per_turn():
+    demo = anomaly_demo(_plain)
+    assert demo.outcomes == anomaly_demo(orchestrate).outcomes
+    assert demo.trace == anomaly_demo(orchestrate).trace  # same requests, same log writes
+    sends = [e for e in demo.trace.events if e.kind == "send" and e.node.startswith("saga")]
+    assert [e.node for e in sends][:5] == ["saga o1", "saga o1", "saga o2", "saga o2", "saga o1"]
+    assert threading.active_count() == 1
+
+
+def test_an_orchestrator_that_fails_in_an_interleaving_stops_every_thread():
+    def o2_breaks(saga, services, log):
+        if saga.id == "o2":
+            services.execute(saga.steps[0])
+            raise ValueError("o2 broke")
+        return orchestrate(saga, services, log)
+
+    with pytest.raises(ValueError, match="o2 broke"):
+        anomaly_demo(o2_breaks)
+    assert threading.active_count() == 1
+    with pytest.raises(DTCourseError, match="not a saga id"):
+        run_interleaved(orchestrate, demo_sagas(), ["o3"])
+    assert threading.active_count() == 1
+
+
+def _catches_and_returns(saga, services, log):
+    try:
+        return orchestrate(saga, services, log)
+    except BaseException:  # noqa: BLE001 - the mistake under test
+        return COMMITTED
+
+
+def _catches_and_carries_on(saga, services, log):
+    while True:
+        try:
+            return orchestrate(saga, services, log)
+        except BaseException:  # noqa: BLE001 - the mistake under test: "recover" in-process
+            continue
+
+
+@pytest.mark.parametrize("orchestrator", [_catches_and_returns, _catches_and_carries_on])
+def test_an_orchestrator_that_catches_its_crash_is_caught_out(orchestrator):
+    before = run(orchestrate, order_saga(), Faults(crash_at=frozenset({2})))
+    with pytest.raises(CrashCaught, match="do not catch OrchestratorCrash"):
+        run(orchestrator, order_saga(), Faults(crash_at=frozenset({2})))
+    # Nothing a dead orchestrator asks for happens: a fresh world sees the same as before.
+    again = run(orchestrate, order_saga(), Faults(crash_at=frozenset({2})))
+    assert again == before
+
+
+def test_a_dead_orchestrator_changes_neither_the_services_nor_the_log():
+    seen = {}
+
+    def keeps_going(saga, services, log):
+        try:
+            services.execute(saga.steps[0])  # crash point 1: the crash happens here
+        except BaseException:  # noqa: BLE001 - the mistake under test
+            seen["answer"] = services.execute(saga.steps[1])
+            log.write(("done", "reserve_stock"))
+            seen["records"] = log.records()
+        return COMMITTED
+
+    with pytest.raises(CrashCaught, match="returned 'committed'"):
+        run(keeps_going, order_saga(), Faults(crash_at=frozenset({1})))
+    assert seen == {"answer": True, "records": ()}
+
+
+def test_the_recorded_runs_are_what_the_reference_does_now():
+    """The reading shows recordings; they must be the reference's current behaviour, and the
+    file in the package must be what the build writes (run `dtcourse build` if not)."""
+    recorded = recordings()
+    live = recorded_runs()
+    assert recorded.runs.keys() == live.keys()
+    for name, result in live.items():
+        assert recorded.runs[name] == result, name
+    assert recorded.lost_sale == anomaly_demo(orchestrate)
+    assert recorded.runs["fails at charge_card"].story() == "T1 ok, T2 ok, T3 failed, C2 ok, C1 ok"
+    written = render_package_data()
+    relative = RECORDINGS.relative_to(RECORDINGS.parents[1])
+    assert RECORDINGS.read_text(encoding="utf-8") == written[relative]
+
+
+def test_recordings_refuse_a_missing_or_foreign_file(tmp_path):
+    with pytest.raises(DTCourseError, match="missing"):
+        recordings(tmp_path / "none.json")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"format": 99}), encoding="utf-8")
+    with pytest.raises(DTCourseError, match="format 99"):
+        recordings(foreign)

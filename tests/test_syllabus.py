@@ -137,6 +137,58 @@ def test_total_minutes_is_resources_plus_known_video_durations() -> None:
     assert syllabus.total_minutes == 245 + 19 + 41
 
 
+LEARNING_PATH = REPO / "course" / "learning-path.md"
+_PHASE_HEADING = re.compile(r"^### Phase (\d+): (.+)$")
+_RESOURCE_LINE = re.compile(r"^(\d+)\. \*\*(.+)\*\* — \[(\w+)\]$")
+_DURATION_LINE = re.compile(r"^   - Duration: (\d+) minutes$")
+
+
+def _learning_path_readings() -> list[tuple[int, str, int, str, str, int]]:
+    """(phase number, phase name, order, title, kind, minutes) of each reading, parsed from
+    the learning path itself rather than retyped."""
+    rows: list[tuple[int, str, int, str, str, int]] = []
+    phase: tuple[int, str] | None = None
+    pending: tuple[int, str, str] | None = None
+    for line in LEARNING_PATH.read_text(encoding="utf-8").splitlines():
+        if found := _PHASE_HEADING.match(line):
+            phase = (int(found[1]), found[2])
+        elif (found := _RESOURCE_LINE.match(line)) and phase is not None:
+            pending = (int(found[1]), found[2], found[3])
+        elif (found := _DURATION_LINE.match(line)) and phase and pending:
+            rows.append((*phase, *pending, int(found[1])))
+            pending = None
+    return rows
+
+
+def test_reading_minutes_are_exactly_the_learning_paths() -> None:
+    readings = _learning_path_readings()
+    assert len(readings) == 7, "the learning path lists seven readings"
+    syllabus = load_syllabus()
+    ours = [
+        (syllabus.phase(r.phase).number, syllabus.phase(r.phase).name, r.order, r.title, r.kind,
+         r.minutes)
+        for r in syllabus.resources
+    ]
+    assert ours == readings
+
+
+def test_each_reading_has_an_exercise_estimate_apart_from_its_minutes() -> None:
+    syllabus = load_syllabus()
+    for resource in syllabus.resources:
+        own = [e for e in syllabus.exercises if e.resource == resource.id]
+        assert own, f"{resource.id} has no exercise"
+        assert resource.exercise_minutes == sum(e.minutes for e in own) > 0
+    # The estimates are honest: with its exercises a reading takes longer than the
+    # learning path's minutes alone, but not absurdly so.
+    for resource in syllabus.resources:
+        ratio = (resource.minutes + resource.exercise_minutes) / resource.minutes
+        assert 1.5 <= ratio <= 3.0, (resource.id, ratio)
+    assert [p.exercise_minutes for p in syllabus.phases] == [75, 160, 100]
+    assert syllabus.total_exercise_minutes == 335
+    # The planned minutes stay the learning path's: estimates never leak into them.
+    assert syllabus.total_minutes == 245 + 19 + 41
+
+
 def test_trackable_items_are_unique_in_reading_order() -> None:
     syllabus = load_syllabus()
     ids = [item.id for item in syllabus.trackable_items()]
@@ -208,6 +260,7 @@ phase = "phase1"
 resource = "p1.basics"
 title = "Transfer"
 points = 10
+minutes = 25
 
 [[additional]]
 id = "extra.guide"
@@ -252,6 +305,8 @@ def test_minimal_file_loads(tmp_path: Path) -> None:
     ]
     assert syllabus.item("video.one").minutes is None  # type: ignore[union-attr]
     assert syllabus.total_minutes == 30
+    assert syllabus.item("p1.basics").exercise_minutes == 25  # type: ignore[union-attr]
+    assert syllabus.total_exercise_minutes == 25
 
 
 BAD_CASES = {
@@ -266,6 +321,18 @@ BAD_CASES = {
     "boolean for a number": (
         ("points = 10", "points = true"),
         r"exercise 'p1.transfer': field 'points' must be an integer, not a boolean",
+    ),
+    "exercise without a time estimate": (
+        ("minutes = 25\n", ""),
+        r"exercise 'p1.transfer': field 'minutes' is missing",
+    ),
+    "zero exercise minutes": (
+        ("minutes = 25", "minutes = 0"),
+        r"exercise 'p1.transfer': field 'minutes' must be a positive integer, not 0",
+    ),
+    "exercise minutes as text": (
+        ("minutes = 25", 'minutes = "about 25"'),
+        r"exercise 'p1.transfer': field 'minutes' must be an integer, not a string",
     ),
     "unknown phase": (
         ('phase = "phase1"\norder = 1', 'phase = "phase7"\norder = 1'),

@@ -1,8 +1,12 @@
-"""The commit variants as actor nodes: the checker's verdicts and the presumptions at work."""
+"""The commit variants as actor nodes: the checker's verdicts and the presumptions at work.
+
+Presumed abort and the variants built on it (read-only, co-located) run on the
+instructor's reference nodes, which the student package does not ship."""
 
 from __future__ import annotations
 
 import pytest
+from dtcourse_instructor.reference import p3_presumed_abort as reference
 
 from dtcourse.commit import properties
 from dtcourse.commit.protocols import variants
@@ -24,9 +28,16 @@ CRASH_RECOVERY = [
 ]
 
 
+def _build(variant, *args, **options):
+    """The catalogue's system, or the reference's for the variants built on presumed abort."""
+    if variant in reference.RECORDED:
+        return reference.system(variant, *args, **options)
+    return build(variant, *args, **options)
+
+
 @pytest.mark.parametrize(("variant", "n", "votes"), CRASH_RECOVERY)
 def test_every_variant_keeps_ac1_to_ac4_under_crash_recovery(variant, n, votes):
-    system = build(variant, n, votes, crashes=1, recover=True, timing="async", blocking=False)
+    system = _build(variant, n, votes, crashes=1, recover=True, timing="async", blocking=False)
     result = check(system, max_states=200_000)
     assert result.complete, result.summary()
     assert not result.violations, result.summary()
@@ -53,8 +64,9 @@ def _blocking(system: ActorSystem):
     return result
 
 
-def test_2pc_blocks_when_its_coordinator_fails():
-    result = _blocking(build("presumed abort", 2, "yes", crashes=1, timing="perfect"))
+@pytest.mark.parametrize("variant", ["presumed nothing", "presumed abort", "presumed commit"])
+def test_2pc_blocks_when_its_coordinator_fails(variant):
+    result = _blocking(_build(variant, 2, "yes", crashes=1, timing="perfect"))
     assert [v.property for v in result.violations] == [properties.NON_BLOCKING]
     assert Crash("C") in result.blocking.actions
 
@@ -89,7 +101,7 @@ def test_the_stand_by_leader_finishes_a_transaction_whose_leader_crashed():
 
 
 def _run(variant, n, faults, votes="default"):
-    system = build(variant, n, votes, crashes=len(faults), recover=True, timing="perfect")
+    system = _build(variant, n, votes, crashes=len(faults), recover=True, timing="perfect")
     return simulate(system, latency=Latency("constant", 1.0, 1.0), faults=faults, timeout=2.0)
 
 
@@ -106,7 +118,7 @@ def test_presumed_commit_participant_that_lost_its_lazy_commit_is_told_commit():
 
 
 def test_presumed_abort_participant_that_lost_its_lazy_abort_is_told_abort():
-    system = build("presumed abort", 2, ("yes", "no"), crashes=1, recover=True)
+    system = reference.system("presumed abort", 2, ("yes", "no"), crashes=1, recover=True)
     result = simulate(
         system,
         latency=Latency("constant", 1.0, 1.0),
@@ -141,22 +153,28 @@ def test_presumed_commit_without_its_collecting_record_breaks_atomicity():
 
 
 def test_forced_and_acknowledged_follow_the_presumption():
-    assert variants.forced("abort", "commit") and not variants.forced("abort", "abort")
-    assert not variants.forced("commit", "commit")
+    assert variants.forced("nothing", "commit") and variants.forced("nothing", "abort")
+    assert not variants.forced("commit", "commit") and variants.forced("commit", "abort")
     assert variants.forced("commit", "commit", coordinator=True)
     assert variants.acknowledged("nothing", "abort") and variants.acknowledged("nothing", "commit")
-    assert variants.acknowledged("abort", "commit") and not variants.acknowledged("abort", "abort")
     assert variants.acknowledged("commit", "abort") and not variants.acknowledged(
         "commit", "commit"
     )
+    for helper in (variants.forced, variants.acknowledged):
+        with pytest.raises(ModelError, match="exercise p3.presumed_abort"):
+            helper("abort", "abort")
 
 
 @pytest.mark.parametrize(
     ("call", "match"),
     [
         (lambda: variants.Coordinator("C", ["P1"], "presumed"), "unknown presumption"),
-        (lambda: variants.Participant("P1", "C", "nothing", "read"), "read-only vote"),
-        (lambda: variants.Participant("P1", "C", "abort", "maybe"), "a vote is"),
+        (lambda: variants.Coordinator("C", ["P1"], "abort"), "exercise p3.presumed_abort"),
+        (lambda: variants.Participant("P1", "C", "abort"), "exercise p3.presumed_abort"),
+        (lambda: variants.Participant("P1", "C", "nothing", "read"), "a vote is"),
+        (lambda: variants.Participant("P1", "C", "commit", "maybe"), "a vote is"),
+        (lambda: build("presumed abort", 2), "exercise p3.presumed_abort"),
+        (lambda: build("co-located", 2), "exercise p3.presumed_abort"),
         (lambda: build("presumed commit", 2, ("read", "yes")), "a vote is one of"),
         (lambda: build("paxos commit", 2, f=-1), "F"),
         (lambda: build("two-phase", 2), "unknown variant"),

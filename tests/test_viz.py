@@ -16,9 +16,18 @@ from matplotlib.patches import FancyArrowPatch
 
 from dtcourse.engine.trace import Event, Trace
 from dtcourse.engine.trace_layout import layout
+from dtcourse.engine.trace_text import text_sequence
 from dtcourse.errors import DTCourseError
-from dtcourse.pictures import viz
-from dtcourse.pictures.statemachines import Transition, layers, protocol_names
+from dtcourse.pictures.figure import to_png
+from dtcourse.pictures.plots import metric_counts, plot_checker_stats, plot_costs, plot_metrics
+from dtcourse.pictures.sequence import sequence_diagram
+from dtcourse.pictures.statemachines import (
+    Transition,
+    layers,
+    protocol_names,
+    protocol_state_machine,
+)
+from dtcourse.pictures.states import state_diagram
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -169,21 +178,21 @@ def test_layout_draws_undeclared_nodes_to_the_right():
 )
 def test_bad_traces_are_refused_clearly(value, words):
     with pytest.raises(DTCourseError, match=words):
-        viz.sequence_diagram(value)
+        sequence_diagram(value)
     with pytest.raises(DTCourseError, match=words):
-        viz.text_sequence(value)
+        text_sequence(value)
 
 
 def test_negative_max_events_is_refused(crash_trace):
     with pytest.raises(DTCourseError, match="max_events"):
-        viz.sequence_diagram(crash_trace, max_events=-1)
+        sequence_diagram(crash_trace, max_events=-1)
 
 
 # --- text ---------------------------------------------------------------------------------
 
 
 def test_text_sequence_has_a_line_per_event_and_says_what_happened(crash_trace):
-    text = viz.text_sequence(crash_trace)
+    text = text_sequence(crash_trace)
     lines = text.splitlines()
     assert len(lines) == 1 + len(crash_trace.events)
     assert lines[0].split() == ["#", "t", "c", "p1", "p2"]
@@ -197,7 +206,7 @@ def test_text_sequence_has_a_line_per_event_and_says_what_happened(crash_trace):
 
 
 def test_text_sequence_draws_lanes(crash_trace):
-    lines = viz.text_sequence(crash_trace).splitlines()
+    lines = text_sequence(crash_trace).splitlines()
     column = lines[0].index("p1")
     delivery = lines[6]
     assert delivery[column] == ">"  # the arrow head sits on p1's lifeline
@@ -208,10 +217,10 @@ def test_text_sequence_draws_lanes(crash_trace):
 
 
 def test_text_sequence_marks_copies_and_hidden_events(fault_trace, crash_trace):
-    text = viz.text_sequence(fault_trace)
+    text = text_sequence(fault_trace)
     assert "c --Prepare--> p1  (duplicate copy)" in text
     assert "partition c | p1" in text
-    short = viz.text_sequence(crash_trace, max_events=4)
+    short = text_sequence(crash_trace, max_events=4)
     assert short.splitlines()[-1] == f"... {len(crash_trace.events) - 4} more events not shown"
 
 
@@ -219,7 +228,7 @@ def test_text_sequence_marks_copies_and_hidden_events(fault_trace, crash_trace):
 
 
 def test_sequence_diagram_draws_an_arrow_per_delivery_and_drop(crash_trace, capfd):
-    figure = viz.sequence_diagram(crash_trace, title="2PC, p1 crashes")
+    figure = sequence_diagram(crash_trace, title="2PC, p1 crashes")
     assert isinstance(figure, Figure)
     arrows = [p for p in figure.axes[0].patches if isinstance(p, FancyArrowPatch)]
     deliveries = len(crash_trace.of_kind("deliver"))
@@ -242,14 +251,14 @@ def test_sequence_diagram_draws_an_arrow_per_delivery_and_drop(crash_trace, capf
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert "dropped message" in legend and "crash" in legend and "forced log write" in legend
     assert "duplicate copy" not in legend  # only what the trace contains
-    png = viz.to_png(figure)
+    png = to_png(figure)
     assert png.startswith(PNG_MAGIC) and len(png) > 10_000
     out, err = capfd.readouterr()
     assert err == ""
 
 
 def test_sequence_diagram_distinguishes_duplicates_partitions_in_flight(fault_trace, capfd):
-    figure = viz.sequence_diagram(fault_trace)
+    figure = sequence_diagram(fault_trace)
     assert len(artists(figure, "duplicate")) == 1
     assert artists(figure, "duplicate")[0].get_linestyle() != "-"
     assert len(artists(figure, "duplicate-mark")) == 1
@@ -262,13 +271,13 @@ def test_sequence_diagram_distinguishes_duplicates_partitions_in_flight(fault_tr
 
 
 def test_sequence_diagram_grows_with_the_trace_and_draws_into_given_axes(crash_trace):
-    small = viz.sequence_diagram(crash_trace, max_events=6)
-    large = viz.sequence_diagram(crash_trace)
+    small = sequence_diagram(crash_trace, max_events=6)
+    large = sequence_diagram(crash_trace)
     assert large.get_size_inches()[1] > small.get_size_inches()[1]
     assert any("more events not shown" in t.get_text() for t in small.axes[0].texts)
     figure = Figure(figsize=(6, 6))
     ax = figure.add_subplot()
-    assert viz.sequence_diagram(crash_trace, ax=ax) is figure
+    assert sequence_diagram(crash_trace, ax=ax) is figure
     assert len(figure.axes) == 1
 
 
@@ -282,7 +291,7 @@ def test_sequence_diagram_of_forty_steps_keeps_labels_apart(capfd):
         rows.append((step + 0.5, "log", target, {"detail": "prepared", "forced": True}))
         rows.append((step + 0.6, "decide", target, {"detail": "commit"}))
     trace = make_trace(nodes, rows)
-    figure = viz.sequence_diagram(trace)
+    figure = sequence_diagram(trace)
     renderer = FigureCanvasAgg(figure).get_renderer()
     texts = [
         t
@@ -302,7 +311,7 @@ def test_sequence_diagram_of_forty_steps_keeps_labels_apart(capfd):
 
 
 def test_figures_show_themselves_in_notebooks(crash_trace):
-    figure = viz.sequence_diagram(crash_trace)
+    figure = sequence_diagram(crash_trace)
     assert figure._repr_png_().startswith(PNG_MAGIC)
 
 
@@ -310,7 +319,7 @@ def test_importing_viz_changes_no_global_state():
     # dict.items reads the settings without resolving the backend (which would load pyplot)
     code = (
         "import matplotlib, sys; before = dict(dict.items(matplotlib.rcParams)); "
-        "import dtcourse.pictures.viz; "
+        "import dtcourse.pictures.sequence, dtcourse.pictures.states, dtcourse.pictures.plots; "
         "assert dict(dict.items(matplotlib.rcParams)) == before; "
         "assert 'matplotlib.pyplot' not in sys.modules; print('ok')"
     )
@@ -324,30 +333,30 @@ def test_importing_viz_changes_no_global_state():
 
 @pytest.mark.parametrize("name", ["2pc-participant", "2pc-coordinator", "3pc-participant"])
 def test_protocol_state_machines_render(name, capfd):
-    machine = viz.protocol_state_machine(name)
-    figure = viz.state_diagram(machine)
+    machine = protocol_state_machine(name)
+    figure = state_diagram(machine)
     states = {t.get_text() for t in artists(figure, "state-label")}
     assert states == set(machine.states)
     assert len(artists(figure, "transition")) == len(machine.transitions)
     assert len(artists(figure, "transition-label")) == len(machine.transitions)
-    assert viz.to_png(figure).startswith(PNG_MAGIC)
+    assert to_png(figure).startswith(PNG_MAGIC)
     assert capfd.readouterr().err == ""
 
 
 def test_protocol_state_machines_have_the_textbook_shape():
-    participant = viz.protocol_state_machine("2pc-participant")
+    participant = protocol_state_machine("2pc-participant")
     assert participant.start == "working"
     assert set(participant.final_states) == {"committed", "aborted"}
     edges = {(t.source, t.target) for t in participant.transitions}
     assert ("prepared", "committed") in edges and ("working", "committed") not in edges
-    three = viz.protocol_state_machine("3pc-participant")
+    three = protocol_state_machine("3pc-participant")
     assert ("precommitted", "committed") in {(t.source, t.target) for t in three.transitions}
     assert set(protocol_names()) == {"2pc-participant", "2pc-coordinator", "3pc-participant"}
 
 
 def test_unknown_protocol_names_the_known_ones():
     with pytest.raises(DTCourseError, match="2pc-participant"):
-        viz.protocol_state_machine("4pc")
+        protocol_state_machine("4pc")
 
 
 def test_layers_follow_longest_paths_and_ignore_back_edges():
@@ -364,7 +373,7 @@ def test_layers_follow_longest_paths_and_ignore_back_edges():
 def test_state_diagram_from_tuples_into_given_axes():
     figure = Figure()
     ax = figure.add_subplot()
-    result = viz.state_diagram(
+    result = state_diagram(
         ["idle", "busy"], [("idle", "busy", "go"), ("busy", "idle", "done")], ax=ax, title="t"
     )
     assert result is figure
@@ -384,19 +393,19 @@ def test_state_diagram_from_tuples_into_given_axes():
 )
 def test_state_diagram_refuses_bad_machines(states, transitions, words):
     with pytest.raises(DTCourseError, match=words):
-        viz.state_diagram(states, transitions)
+        state_diagram(states, transitions)
 
 
 def test_state_diagram_refuses_an_initial_state_it_does_not_have():
     with pytest.raises(DTCourseError, match="initial state 'b' is not one of the states"):
-        viz.state_diagram(["a"], [], initial="b")
+        state_diagram(["a"], [], initial="b")
 
 
 # --- metric plots ------------------------------------------------------------------------
 
 
 def test_plot_metrics_counts_messages_by_type_and_writes_by_node(crash_trace, capfd):
-    figure = viz.plot_metrics(crash_trace)
+    figure = plot_metrics(crash_trace)
     left, right = figure.axes[:2]
     message_bars = [p for p in left.patches if p.get_gid() == "messages"]
     heights = {
@@ -408,22 +417,22 @@ def test_plot_metrics_counts_messages_by_type_and_writes_by_node(crash_trace, ca
     lazy = [p.get_height() for p in right.patches if p.get_gid() == "lazy"]
     assert [t.get_text() for t in right.get_xticklabels()] == ["c", "p1", "p2"]
     assert forced == [1, 1, 0] and lazy == [0, 0, 1]
-    assert viz.to_png(figure).startswith(PNG_MAGIC)
+    assert to_png(figure).startswith(PNG_MAGIC)
     assert capfd.readouterr().err == ""
 
 
 def test_plot_metrics_accepts_frames_and_counts(crash_trace):
-    from_frame = viz.metric_counts(crash_trace.to_frame())
-    assert from_frame == viz.metric_counts(crash_trace)
-    figure = viz.plot_metrics({"messages": {"Prepare": 3, "Commit": 3}, "forced_writes": {"c": 2}})
+    from_frame = metric_counts(crash_trace.to_frame())
+    assert from_frame == metric_counts(crash_trace)
+    figure = plot_metrics({"messages": {"Prepare": 3, "Commit": 3}, "forced_writes": {"c": 2}})
     bars = [p for p in figure.axes[0].patches if p.get_gid() == "messages"]
     assert [b.get_height() for b in bars] == [3, 3]
     with pytest.raises(DTCourseError, match="no metrics"):
-        viz.plot_metrics({})
+        plot_metrics({})
     with pytest.raises(DTCourseError, match="must map names to counts"):
-        viz.plot_metrics({"messages": 3})
+        plot_metrics({"messages": 3})
     with pytest.raises(DTCourseError, match="cannot plot metrics"):
-        viz.plot_metrics(42)
+        plot_metrics(42)
 
 
 def cost_table() -> pd.DataFrame:
@@ -447,7 +456,7 @@ def cost_table() -> pd.DataFrame:
 
 
 def test_plot_costs_draws_a_line_per_variant_and_outcome(capfd):
-    figure = viz.plot_costs(cost_table(), y=["messages", "forced_writes"])
+    figure = plot_costs(cost_table(), y=["messages", "forced_writes"])
     messages_ax = figure.axes[0]
     assert len(figure.axes) == 2
     assert len(messages_ax.lines) == 4  # 2 variants x 2 outcomes
@@ -456,23 +465,23 @@ def test_plot_costs_draws_a_line_per_variant_and_outcome(capfd):
     assert 0 < abs(shift) < 0.1
     assert [round(v - shift, 6) for v in line.get_xdata()] == [1, 2, 3, 4]
     assert list(line.get_ydata()) == [4.5, 8.5, 12.5, 16.5]  # seeds averaged
-    assert viz.to_png(figure).startswith(PNG_MAGIC)
+    assert to_png(figure).startswith(PNG_MAGIC)
     assert capfd.readouterr().err == ""
 
 
 def test_plot_costs_names_missing_columns():
     with pytest.raises(DTCourseError, match="latency"):
-        viz.plot_costs(cost_table(), y="latency")
+        plot_costs(cost_table(), y="latency")
     with pytest.raises(DTCourseError, match="empty"):
-        viz.plot_costs(cost_table().iloc[0:0], y="messages")
+        plot_costs(cost_table().iloc[0:0], y="messages")
     with pytest.raises(DTCourseError, match="DataFrame"):
-        viz.plot_costs([1, 2], y="messages")
+        plot_costs([1, 2], y="messages")
 
 
 def test_plot_costs_into_given_axes():
     figure = Figure()
     ax = figure.add_subplot()
-    assert viz.plot_costs(cost_table(), y="messages", ax=[ax]) is figure
+    assert plot_costs(cost_table(), y="messages", ax=[ax]) is figure
     assert isinstance(figure.axes[0], Axes)
 
 
@@ -481,35 +490,36 @@ def test_plot_checker_stats(capfd):
         distinct = 288
         seconds = 0.25
 
-    figure = viz.plot_checker_stats({"2pc n=3": Result(), "3pc n=3": {"states": 90, "seconds": 1}})
+    figure = plot_checker_stats({"2pc n=3": Result(), "3pc n=3": {"states": 90, "seconds": 1}})
     left, right = figure.axes[:2]
     assert [p.get_width() for p in left.patches if p.get_gid() == "states"] == [288, 90]
     rows = {t.get_text(): y for t, y in zip(left.get_yticklabels(), left.get_yticks(), strict=True)}
     assert rows["2pc n=3"] > rows["3pc n=3"]  # the first result is drawn on top
     frame = pd.DataFrame({"name": ["a", "a"], "states": [5, 7], "seconds": [0.1, 0.2]})
-    same_names = viz.plot_checker_stats(frame)
+    same_names = plot_checker_stats(frame)
     assert len([p for p in same_names.axes[0].patches if p.get_gid() == "states"]) == 2
     with pytest.raises(DTCourseError, match="no states count"):
-        viz.plot_checker_stats([{"name": "x"}])
+        plot_checker_stats([{"name": "x"}])
     with pytest.raises(DTCourseError, match="no checker results"):
-        viz.plot_checker_stats([])
+        plot_checker_stats([])
     assert capfd.readouterr().err == ""
 
 
 def test_all_plot_kinds_render_headless_without_warnings(crash_trace, recwarn):
     for figure in (
-        viz.sequence_diagram(crash_trace),
-        viz.state_diagram(viz.protocol_state_machine("2pc-participant")),
-        viz.plot_metrics(crash_trace),
-        viz.plot_costs(cost_table()),
+        sequence_diagram(crash_trace),
+        state_diagram(protocol_state_machine("2pc-participant")),
+        plot_metrics(crash_trace),
+        plot_costs(cost_table()),
     ):
-        assert viz.to_png(figure).startswith(PNG_MAGIC)
+        assert to_png(figure).startswith(PNG_MAGIC)
     assert [str(w.message) for w in recwarn] == []
 
 
 def test_saga_outcomes_take_the_colour_of_their_kind():
     from dtcourse.engine.trace import Event, Trace
-    from dtcourse.pictures.viz import DECISION_COLOURS, sequence_diagram
+    from dtcourse.pictures.figure import DECISION_COLOURS
+    from dtcourse.pictures.sequence import sequence_diagram
 
     events = (
         Event(0, 0.0, "decide", "orchestrator", detail="compensated"),

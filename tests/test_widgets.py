@@ -44,7 +44,11 @@ def test_resource_list_shows_phase_resources_in_order(store: ProgressStore) -> N
     assert len(cards) == len(phase.resources)
     for resource, card in zip(phase.resources, cards, strict=True):
         assert html.escape(resource.title) in card
-        assert f"{resource.minutes} min" in card
+        # The learning path's minutes exactly, then the exercise estimate beside them.
+        assert (
+            f"reading {resource.minutes} min + exercises about {resource.exercise_minutes} min"
+            in card
+        )
         assert html.escape(resource.focus) in card
         assert f'<span class="dtc-order">{resource.order}</span>' in card
         for reference in resource.references:
@@ -58,16 +62,26 @@ def test_toggling_a_resource_appends_widget_events(store: ProgressStore) -> None
     assert toggle.value is False
     assert toggle.description == "Mark as read"
 
+    assert "reading 0 of 65 minutes + exercises 0 of about 75 minutes" in widget.summary.value
     toggle.value = True
     assert _events(store) == [("p1.basics", "read", "widget")]
     assert store.view().loc["p1.basics", "status"] == "done"
     assert toggle.description == "Read"
     assert "1 of 2 read" in widget.summary.value
+    assert "reading 30 of 65 minutes + exercises 0 of about 75 minutes" in widget.summary.value
 
     toggle.value = False
     assert _events(store)[-1] == ("p1.basics", "unread", "widget")
     assert store.view().loc["p1.basics", "status"] == "todo"
     assert len(_events(store)) == 2
+
+
+def test_resource_list_counts_passed_exercises_apart_from_reading(store: ProgressStore) -> None:
+    widget = widgets.resource_list("phase1", store)
+    store.mark("p1.transfer", "check")
+    widget.refresh()
+    assert "0 of 2 read" in widget.summary.value
+    assert "reading 0 of 65 minutes + exercises 30 of about 75 minutes" in widget.summary.value
 
 
 def test_resource_list_refresh_shows_reads_from_elsewhere_without_new_events(
@@ -190,22 +204,35 @@ def test_reveal_toggle_shows_and_hides_the_ticks(store: ProgressStore) -> None:
     assert _events(store) == []
 
 
-def test_progress_bar_counts_minutes(store: ProgressStore) -> None:
+def test_progress_bar_counts_reading_and_exercise_minutes(store: ProgressStore) -> None:
     widget = widgets.checklist(store)
     done, planned = store.minutes()
-    assert (done, planned) == (0, widget.progress.max)
-    assert widget.minutes_label.value == f"0 of {planned} minutes"
+    estimated = store.syllabus.total_exercise_minutes
+    assert done == 0 and widget.progress.max == planned + estimated
+    assert widget.minutes_label.value == (
+        f"reading and videos 0 of {planned} minutes + exercises 0 of about {estimated} minutes"
+    )
 
     store.mark("p1.basics", "cli")
     widget.refresh()
     basics = store.syllabus.item("p1.basics").minutes
     assert widget.progress.value == basics
-    assert widget.minutes_label.value == f"{basics} of {planned} minutes"
+    assert widget.minutes_label.value.startswith(
+        f"reading and videos {basics} of {planned} minutes + "
+    )
 
     video = next(v for v in store.syllabus.videos if v.minutes)
     widget.ticks[video.id].value = True
     assert widget.progress.value == basics + video.minutes
-    assert widget.minutes_label.value == f"{basics + video.minutes} of {planned} minutes"
+    assert f"{basics + video.minutes} of {planned} minutes" in widget.minutes_label.value
+
+    store.mark("p1.transfer", "check")
+    widget.refresh()
+    transfer = store.syllabus.exercise("p1.transfer").minutes
+    assert widget.progress.value == basics + video.minutes + transfer
+    assert widget.minutes_label.value.endswith(
+        f"+ exercises {transfer} of about {estimated} minutes"
+    )
     assert widget.progress.bar_style == "info"
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from dtcourse.cli._load import add_rule_option, rule_of
+
 MODELS = ("tcommit", "twophase", "2pc", "3pc")
 EXIT_INCOMPLETE = 3
 
@@ -28,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "trace; meanwhile random runs look for deep violations the breadth-first search "
             "would need millions of states to reach (--shortest turns them off, --all searches "
             "on and reports every property). Memory is bounded by default; progress goes to "
-            "stderr every few seconds."
+            "stderr every few seconds. 3PC runs with the termination rule given by --rule: "
+            "your own from exercise p2.threepc, or the reading's deliberately naive one."
         ),
         epilog=(
             "exit status: 0 every property holds and the search was complete; 1 a property is "
@@ -70,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="any",
         help="how participants vote (any: each may also abort on its own; default)",
     )
+    add_rule_option(faults)
     faults.add_argument(
         "--cooperative",
         action="store_true",
@@ -167,6 +171,7 @@ def build_model(args: argparse.Namespace) -> Any:
                 ("--partition", args.partition),
                 ("--async/--perfect", args.timing),
                 ("--cooperative", args.cooperative),
+                ("--rule", args.rule),
             )
             if on
         ]
@@ -195,11 +200,28 @@ def build_model(args: argparse.Namespace) -> Any:
         "symmetry": args.symmetry,
         "cooperative": args.cooperative,
     }
-    system = protocols.build(args.model, args.participants, **options)
-    system.origin = origin(
-        "dtcourse.commit.protocols:build", args.model, args.participants, **options
+    rule = rule_of(args, args.model)
+    system = protocols.build(args.model, args.participants, **options, rule=rule)
+    # A rule loaded from a file cannot be named by import path: such a system is replayed
+    # against the classes its trace records instead.
+    system.origin = origin_or_none(
+        "dtcourse.commit.protocols:build",
+        args.model,
+        args.participants,
+        **options,
+        **({} if rule is None else {"rule": rule}),
     )
     return system
+
+
+def origin_or_none(function: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+    """``origin(...)``, or None when an argument has no saved form."""
+    from dtcourse.errors import DTCourseError
+
+    try:
+        return origin(function, *args, **kwargs)
+    except (DTCourseError, TypeError, ValueError):
+        return None
 
 
 def origin(function: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -18,7 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and print what one transaction cost: messages, forced and lazy log writes, and "
             "message delays until every node has decided, for commits and aborts. "
             "Conventions: a flat tree, the coordinator is not a participant unless "
-            "co-located, an abort is one participant voting no."
+            "co-located, an abort is one participant voting no. Presumed abort, read-only "
+            "and co-located run on presumed-abort nodes, which are the exercise "
+            "p3.presumed_abort: their rows were counted the same way when the course was "
+            "built, and the package ships the counts, not the nodes."
         ),
         epilog="exit status: 0 printed; 2 bad input.",
     )
@@ -52,7 +55,7 @@ def _count(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from dtcourse.commit.costs import cost_rows
+    from dtcourse.commit.costs import cost_rows, recorded_variants
 
     n = _count(str(args.participants))
     rows = cost_rows([n])
@@ -76,5 +79,10 @@ def run(args: argparse.Namespace) -> int:
         f"\n{n} participant{'s' if n != 1 else ''}; flat tree; coordinator not a participant "
         "unless co-located; abort = one participant votes no; delays = message delays until "
         "every node has decided."
+    )
+    recorded = ", ".join(recorded_variants())
+    print(
+        f"{recorded}: counted when the course was built (their nodes are the exercise "
+        "p3.presumed_abort); the others counted now."
     )
     return 0

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import subprocess
 
     from dtcourse.errors import DTCourseError
+    from dtcourse.runtime.labconfig import student_lab_environment
     from dtcourse.runtime.workspace import default_release_root, sync_release
 
     release = (args.release or default_release_root()).expanduser()
@@ -76,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(f"  {line}")
     command = jupyter_command(workspace, args.port, args.no_browser)
+    env = student_lab_environment(workspace)
     if args.dry_run:
-        print(f"would run: {shlex.join(command)}")
+        print(f"would run: JUPYTER_CONFIG_PATH={env['JUPYTER_CONFIG_PATH']} {shlex.join(command)}")
         return 0
     if importlib.util.find_spec("jupyterlab") is None:
         raise DTCourseError(
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if os.name == "posix":
             # Become JupyterLab, so Ctrl-C and its shutdown prompt reach it directly.
             os.chdir(workspace)
-            os.execv(command[0], command)
-        return subprocess.call(command, cwd=workspace)
+            os.execve(command[0], command, env)
+        return subprocess.call(command, cwd=workspace, env=env)
     except OSError as error:
         raise DTCourseError(f"cannot start JupyterLab: {error}") from None

@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_progress(store: ProgressStore) -> str:
     """The plain-text table: items grouped by phase, then the checklist and minutes."""
+    from dtcourse.runtime.syllabus import time_text
+
     syllabus = store.syllabus
     statuses = {status.id: status for status in store.items()}
     width = max(len(item_id) for item_id in statuses)
@@ -87,14 +89,14 @@ def format_progress(store: ProgressStore) -> str:
         return f"{indent}{box} {status.id:<{width}}  {label}"
 
     for phase in syllabus.phases:
-        read = sum(statuses[r.id].minutes or 0 for r in phase.resources if statuses[r.id].done)
-        lines.append(f"{phase.title}  ({read} of {phase.minutes} min)")
+        minutes = store.minute_totals(phase.id)
+        lines.append(f"{phase.title}  ({minutes.describe(unit='min')})")
         for resource in phase.resources:
+            time = time_text(resource.minutes, resource.exercise_minutes)
             lines.append(
                 row(
                     statuses[resource.id],
-                    f"{resource.order}. {resource.title} ({resource.kind}, "
-                    f"{resource.minutes} min)",
+                    f"{resource.order}. {resource.title} ({resource.kind}, {time})",
                 )
             )
             for exercise in phase.exercises:
@@ -102,7 +104,8 @@ def format_progress(store: ProgressStore) -> str:
                     lines.append(
                         row(
                             statuses[exercise.id],
-                            f"   exercise: {exercise.title} ({exercise.points} points)",
+                            f"   exercise: {exercise.title} ({exercise.points} points, "
+                            f"about {exercise.minutes} min)",
                         )
                     )
         lines.append("")
@@ -122,9 +125,8 @@ def format_progress(store: ProgressStore) -> str:
         box = "[x]" if check.done else "[ ]"
         todo = f" (to do: {_first(check.missing, 3)})" if check.missing else ""
         lines.append(f"  {box} {check.text}{todo}")
-    done, planned = store.minutes()
     lines.append("")
-    lines.append(f"Minutes: {done} done of {planned} planned")
+    lines.append(f"Minutes: {store.minute_totals().describe('reading and videos')}")
     lines.append("Mark an item done: dtcourse progress mark ITEM  (undo: ... unmark ITEM)")
     return "\n".join(lines) + "\n"
 

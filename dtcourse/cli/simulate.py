@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dtcourse.cli._load import add_rule_option, rule_of
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -16,11 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Run 2PC or 3PC once (or --runs times with random faults) with message latency, "
             "loss and scheduled or random crashes and partitions. The same seed gives the "
             "same run. Prints messages by type, forced and lazy log writes, message hops on "
-            "the critical path and each node's time to decision."
+            "the critical path and each node's time to decision. 3PC runs with the "
+            "termination rule given by --rule."
         ),
         epilog="exit status: 0 atomicity held in every run; 1 some run broke it; 2 bad input.",
     )
     parser.add_argument("protocol", choices=("2pc", "3pc"))
+    add_rule_option(parser)
     parser.add_argument("--participants", "-n", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=1, help="more than 1: a seeded chaos run")
@@ -137,15 +141,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ModelError(f"--runs must be at least 1, got {args.runs}")
-    from dtcourse.cli.check import origin
+    from dtcourse.cli.check import origin_or_none
 
-    system = build(args.protocol, args.participants, votes=args.votes, timing=args.timing)
-    system.origin = origin(
+    rule = rule_of(args, args.protocol)
+    extra = {} if rule is None else {"rule": rule}
+    system = build(args.protocol, args.participants, votes=args.votes, timing=args.timing, **extra)
+    system.origin = origin_or_none(
         "dtcourse.commit.protocols:build",
         args.protocol,
         args.participants,
         votes=args.votes,
         timing=args.timing,
+        **extra,
     )
     faults: list[Fault] = []
     for text in args.crash:
@@ -238,7 +245,7 @@ def print_single(system: Any, result: Any, show_trace: bool) -> None:
 
 def write_plot(trace: Any, path: Path) -> None:
     from dtcourse.errors import DTCourseError
-    from dtcourse.pictures.viz import sequence_diagram
+    from dtcourse.pictures.sequence import sequence_diagram
 
     figure = sequence_diagram(trace)
     try:

@@ -2,7 +2,14 @@
 
 Each number is counted, not computed: the variant's nodes (``dtcourse.commit.protocols``) run
 once in the simulator without faults, with every message taking exactly one time unit,
-and the simulator's metrics are read off. Conventions (those of the optimization reading,
+and the simulator's metrics are read off.
+
+Presumed abort, and the read-only and co-located variants built on it, are counted the
+same way, but when the course is built: their nodes are the exercise p3.presumed_abort,
+so the student package ships their counts (``recorded_costs.json``, written by ``dtcourse
+build`` from the instructor's reference) instead of the nodes. ``measure``, the tables
+and the load curve read those counts as if they had just been measured; only ``run``,
+which would need the nodes, refuses them. Conventions (those of the optimization reading,
 after Mohan, Lindsay and Obermarck 1986 and Gray and Lamport 2006):
 
 * a flat tree: one coordinator talks directly to ``n`` participants (subordinates);
@@ -24,8 +31,11 @@ The tests hold these counts against a table derived by hand from the protocol ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+import functools
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, astuple, dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dtcourse.commit import properties
@@ -37,7 +47,34 @@ if TYPE_CHECKING:
     from dtcourse.engine.actors import ActorSystem, Node
     from dtcourse.engine.sim import SimResult
 
+__all__ = [
+    "OUTCOMES",
+    "RECORDED_COSTS",
+    "RECORDED_FORMAT",
+    "Cost",
+    "cost_of",
+    "cost_rows",
+    "cost_table",
+    "failure_free",
+    "load_curve",
+    "measure",
+    "measure_nodes",
+    "node_writes",
+    "outcomes",
+    "recorded_costs_json",
+    "recorded_variants",
+    "run",
+    "run_nodes",
+    "sizes",
+    "totals",
+    "variants",
+    "votes_for",
+    "writes_by_node",
+]
+
 OUTCOMES: tuple[str, ...] = ("commit", "abort")
+RECORDED_COSTS = Path(__file__).with_name("recorded_costs.json")
+RECORDED_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -57,6 +94,13 @@ def variants() -> tuple[str, ...]:
     from dtcourse.commit.protocols.catalog import VARIANTS
 
     return VARIANTS
+
+
+def recorded_variants() -> tuple[str, ...]:
+    """The variants whose costs were recorded at build time: their nodes are an exercise."""
+    from dtcourse.commit.protocols.catalog import RECORDED
+
+    return RECORDED
 
 
 def outcomes(variant: str) -> tuple[str, ...]:
@@ -97,17 +141,29 @@ def votes_for(variant: str, participants: int, outcome: str, read_only: int = 0)
     return votes
 
 
-def run(
-    variant: str, participants: int, outcome: str = "commit", *, read_only: int = 0, f: int = 1
-) -> SimResult:
-    """The failure-free simulated run that ``measure`` counts (for sequence diagrams)."""
-    from dtcourse.commit.protocols.catalog import build, check_variant
+def _check(variant: str, participants: object) -> None:
+    from dtcourse.commit.protocols.catalog import check_variant
 
     try:
         check_variant(variant)
     except DTCourseError as error:
         raise DTCourseError(str(error)) from None
     _check_participants(participants)
+
+
+def run(
+    variant: str, participants: int, outcome: str = "commit", *, read_only: int = 0, f: int = 1
+) -> SimResult:
+    """The failure-free simulated run that ``measure`` counts (for sequence diagrams).
+
+    Not for the recorded variants: the package has no presumed-abort nodes to run."""
+    from dtcourse.commit.protocols.catalog import build, check_runnable
+
+    _check(variant, participants)
+    try:
+        check_runnable(variant)
+    except DTCourseError as error:
+        raise DTCourseError(str(error)) from None
     votes = votes_for(variant, participants, outcome, read_only)
     result = failure_free(build(variant, participants, votes, f=f, blocking=False))
     if not result.ok:  # pragma: no cover - a broken variant, not bad input
@@ -137,13 +193,21 @@ def totals(result: SimResult) -> tuple[int, int, int, int]:
 def measure(
     variant: str, participants: int, outcome: str = "commit", *, read_only: int = 0, f: int = 1
 ) -> Cost:
-    """Messages, forced and lazy writes and message delays of one failure-free run."""
+    """Messages, forced and lazy writes and message delays of one failure-free run (for
+    the recorded variants, the run made when the course was built)."""
+    if variant in recorded_variants():
+        _check(variant, participants)
+        votes_for(variant, participants, outcome, read_only)  # the same advice on bad input
+        return _recorded_cost(variant, participants, outcome, read_only)
     result = run(variant, participants, outcome, read_only=read_only, f=f)
     read_only = participants if variant == "read-only" else read_only
-    return _cost(variant, outcome, participants, read_only, result)
+    return cost_of(result, variant, outcome, participants, read_only)
 
 
-def _cost(variant: str, outcome: str, participants: int, read_only: int, run: SimResult) -> Cost:
+def cost_of(
+    run: SimResult, variant: str, outcome: str, participants: int, read_only: int = 0
+) -> Cost:
+    """The ``Cost`` row of a failure-free run (``failure_free``), under the given labels."""
     messages, forced, lazy, delays = totals(run)
     return Cost(
         variant=variant,
@@ -203,7 +267,7 @@ def measure_nodes(
             f"{label}: the failure-free {outcome} run broke {', '.join(result.violations)}; "
             "fix the nodes before counting their costs"
         )
-    return _cost(label, outcome, participants, 0, result)
+    return cost_of(result, label, outcome, participants)
 
 
 def _check_participants(participants: object) -> None:
@@ -213,13 +277,89 @@ def _check_participants(participants: object) -> None:
         )
 
 
-def expected_forced_writes(variant: str, participants: int, abort_rate: float) -> float:
-    """Forced writes per transaction when a fraction ``abort_rate`` of them abort."""
-    if not 0.0 <= abort_rate <= 1.0:
-        raise DTCourseError(f"abort_rate must be between 0 and 1, got {abort_rate!r}")
-    commit = measure(variant, participants, "commit").forced_writes
-    abort = measure(variant, participants, "abort").forced_writes
-    return (1 - abort_rate) * commit + abort_rate * abort
+# -- the recorded variants ---------------------------------------------------------------
+
+
+def _key(variant: str, outcome: str, participants: int, read_only: int = 0) -> str:
+    return f"{variant}|{outcome}|{participants}|{read_only}"
+
+
+def node_writes(result: SimResult) -> list[tuple[str, int, int]]:
+    """(node, forced writes, lazy writes) at each node of a run, in lifeline order."""
+    metrics = result.metrics
+    names = result.trace.nodes or sorted({*metrics.forced_writes, *metrics.lazy_writes})
+    return [
+        (name, metrics.forced_writes.get(name, 0), metrics.lazy_writes.get(name, 0))
+        for name in names
+    ]
+
+
+def recorded_costs_json(
+    rows: Sequence[Cost], writes: dict[tuple[str, str, int], list[tuple[str, int, int]]]
+) -> dict[str, Any]:
+    """The document ``dtcourse build`` writes into ``recorded_costs.json``: the ``Cost`` rows
+    of the recorded variants and, for the smaller sizes, the writes at each node."""
+    return {
+        "format": RECORDED_FORMAT,
+        "fields": [f.name for f in fields(Cost)],
+        "costs": [list(astuple(row)) for row in rows],
+        "writes": {
+            _key(variant, outcome, n): [list(row) for row in per_node]
+            for (variant, outcome, n), per_node in writes.items()
+        },
+    }
+
+
+@functools.cache
+def _recorded(path: Path = RECORDED_COSTS) -> tuple[dict[str, Cost], dict[str, tuple]]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DTCourseError(
+            f"the recorded costs of presumed abort are missing ({path}); reinstall dtcourse"
+        ) from None
+    if document.get("format") != RECORDED_FORMAT or document.get("fields") != [
+        f.name for f in fields(Cost)
+    ]:
+        raise DTCourseError(f"{path} was written for another dtcourse; reinstall dtcourse")
+    costs = {}
+    for values in document["costs"]:
+        row = Cost(*values)
+        costs[_key(row.variant, row.outcome, row.participants, row.read_only)] = row
+    writes = {key: tuple(tuple(row) for row in rows) for key, rows in document["writes"].items()}
+    return costs, writes
+
+
+def _recorded_range(variant: str, table: Iterable[str]) -> str:
+    sizes_seen = sorted({int(key.split("|")[2]) for key in table if key.startswith(variant)})
+    return f"{sizes_seen[0]} to {sizes_seen[-1]}" if sizes_seen else "no sizes"
+
+
+def _recorded_cost(variant: str, participants: int, outcome: str, read_only: int) -> Cost:
+    costs, _ = _recorded()
+    if variant == "read-only":
+        read_only = participants
+    found = costs.get(_key(variant, outcome, participants, read_only))
+    if found is None:
+        raise DTCourseError(
+            f"{variant} was recorded for {_recorded_range(variant, costs)} participants"
+            + (" and fewer read-only participants" if read_only else "")
+            + f", not for {participants}"
+            + (f" with {read_only} read-only" if read_only else "")
+            + ": its nodes are the exercise p3.presumed_abort; measure_nodes counts yours"
+        )
+    return found
+
+
+def _recorded_writes(variant: str, participants: int, outcome: str) -> tuple:
+    _, writes = _recorded()
+    found = writes.get(_key(variant, outcome, participants))
+    if found is None:
+        raise DTCourseError(
+            f"the writes at each node of {variant} were recorded for "
+            f"{_recorded_range(variant, writes)} participants, not for {participants}"
+        )
+    return found
 
 
 def cost_rows(
@@ -250,16 +390,15 @@ def writes_by_node(variant: str, participants: int, outcome: str = "commit") -> 
     """Forced and lazy writes at each node of one run: where the cost lands."""
     import pandas
 
-    result = run(variant, participants, outcome)
-    metrics = result.metrics
-    names = result.trace.nodes or sorted({*metrics.forced_writes, *metrics.lazy_writes})
+    if variant in recorded_variants():
+        _check(variant, participants)
+        votes_for(variant, participants, outcome)
+        per_node = _recorded_writes(variant, participants, outcome)
+    else:
+        per_node = tuple(node_writes(run(variant, participants, outcome)))
     rows: list[dict[str, Any]] = [
-        {
-            "node": name,
-            "forced_writes": metrics.forced_writes.get(name, 0),
-            "lazy_writes": metrics.lazy_writes.get(name, 0),
-        }
-        for name in names
+        {"node": name, "forced_writes": forced, "lazy_writes": lazy}
+        for name, forced, lazy in per_node
     ]
     return pandas.DataFrame(rows)
 

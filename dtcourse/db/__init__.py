@@ -1,9 +1,11 @@
 """Real resource managers, a durable coordinator and the crash torture of the database lab.
 
 For the course: ``in_doubt_lock_demo()`` shows an in-doubt transaction holding its locks
-until recovery; ``torture(recovery=step)`` grades a recovery step with the signature
-``step(log: Sequence[LogEntry], in_doubt: Sequence[InDoubt]) -> Iterable[Resolve]``
-(``reference_recovery`` is the correct one) and returns a ``TortureReport``.
+until an operator resolves it; ``torture(step)`` tries a recovery step with the signature
+``step(log: Sequence[LogEntry], in_doubt: Sequence[InDoubt]) -> Iterable[Resolve]`` and
+returns a ``TortureReport``. The step is exercise ``p2.recovery``: every API that recovers
+(``Coordinator.recover``, ``torture``, ``dtcourse bank --crash-every``) takes it as an
+argument, and none ships.
 
 SQLite participants need no server; PostgreSQL participants (``postgres_rm``) and the
 throwaway cluster (``pgcluster``) import psycopg only when used.
@@ -21,7 +23,6 @@ from dtcourse.db.coordinator import (
     RecoveryStep,
     Resolve,
     crash_points,
-    reference_recovery,
 )
 from dtcourse.db.demo import DemoReport, in_doubt_lock_demo
 from dtcourse.db.sqlite_rm import SqliteResourceManager
@@ -46,6 +47,5 @@ __all__ = [
     "Xid",
     "crash_points",
     "in_doubt_lock_demo",
-    "reference_recovery",
     "torture",
 ]

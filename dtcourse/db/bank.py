@@ -5,12 +5,13 @@ Accounts are spread over N participants (account ``a`` lives at participant
 so every transfer is a distributed transaction. The invariant is the total balance.
 
 The torture runs transfers in a real child process (``python -m dtcourse.db.child``) and
-kills it with SIGKILL, either at a named point of the protocol (see ``crash_points``) or
-after a random delay, which lands anywhere: inside a SQLite commit, between two
-statements, while writing an acknowledgement. The child appends ``begin``, ``ack`` and
-``abort`` lines to a file; an ``ack`` is written once the commit record is forced, which
-is when a client may be told "committed". After each crash the parent runs the
-coordinator's recovery (the step under test) and checks, from what the databases say:
+kills it (SIGKILL on POSIX, ``Popen.kill`` elsewhere), either at a named point of the
+protocol (see ``crash_points``) or after a random delay, which lands anywhere: inside a
+SQLite commit, between two statements, while writing an acknowledgement. The child appends
+``begin``, ``ack`` and ``abort`` lines to a file; an ``ack`` is written once the commit
+record is forced, which is when a client may be told "committed". After each crash the
+parent runs the coordinator's recovery (the step under test) and checks, from what the
+databases say:
 
 * the total balance is unchanged;
 * no branch is left in doubt;
@@ -34,13 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dtcourse.db.base import ResourceManager, Update, total
-from dtcourse.db.coordinator import (
-    Coordinator,
-    DecisionLog,
-    RecoveryStep,
-    crash_points,
-    reference_recovery,
-)
+from dtcourse.db.coordinator import Coordinator, DecisionLog, RecoveryStep, crash_points
 from dtcourse.errors import DatabaseError
 
 BACKENDS: tuple[str, ...] = ("sqlite", "postgres")
@@ -159,15 +154,124 @@ def bank_sites(
 
 
 def create_bank(rms: Sequence[ResourceManager], accounts: int, log: DecisionLog) -> int:
-    """Fresh accounts with ``INITIAL_BALANCE`` each, after recovering what an old run left.
+    """Fresh accounts with ``INITIAL_BALANCE`` each, after discarding what an old run left.
 
-    Returns the number of in-doubt branches that recovery resolved first.
+    Branches an old run left in doubt are rolled back: the accounts are made afresh, so
+    their outcome no longer matters, and their locks must go. Returns how many there were.
     """
-    report = Coordinator(log, rms).recover()
+    leftovers = _roll_back_leftovers(Coordinator(log, rms))
+    _replace_bank(rms, accounts, log)
+    return leftovers
+
+
+def _roll_back_leftovers(coordinator: Coordinator) -> int:
+    """Roll back every branch in doubt; returns how many there were."""
+    leftovers = coordinator.in_doubt()
+    for branch in leftovers:
+        coordinator.resolve(branch, commit=False)
+    return len(leftovers)
+
+
+def _replace_bank(rms: Sequence[ResourceManager], accounts: int, log: DecisionLog) -> None:
     for index, rm in enumerate(rms):
         rm.create_bank({a: INITIAL_BALANCE for a in range(accounts) if a % len(rms) == index})
     log.clear()
-    return len(report.actions)
+
+
+@dataclass(frozen=True)
+class BankStart:
+    """How a run found its bank: ``note`` says whether it continued it or made a new one."""
+
+    run: str  # the gtrid prefix of this run, unique in the coordinator's log
+    continued: bool
+    note: str
+    resolved: int  # in-doubt branches an earlier, interrupted run left and recovery resolved
+
+
+def _accounts_at(rm: ResourceManager) -> set[int] | None:
+    """The accounts a participant holds; None when it holds no bank at all."""
+    try:
+        return set(rm.balances())
+    except DatabaseError:
+        return None
+
+
+def _bank_mismatch(rms: Sequence[ResourceManager], accounts: int) -> str | None:
+    """Why the participants' bank is not one of ``accounts`` accounts over them; None if it is.
+
+    A bank of another shape cannot be continued: the workload puts account ``a`` at
+    participant ``a % N``, and the totals would not be comparable.
+    """
+    found: list[set[int]] = []
+    for rm in rms:
+        ids = _accounts_at(rm)
+        if ids is None:
+            return f"participant {rm.name} holds no bank"
+        found.append(ids)
+    expected = [{a for a in range(accounts) if a % len(rms) == i} for i in range(len(rms))]
+    if found == expected:
+        return None
+    return (
+        f"the bank there has {sum(len(ids) for ids in found)} accounts, not {accounts} over "
+        f"{len(rms)} participants"
+    )
+
+
+def open_bank(
+    rms: Sequence[ResourceManager],
+    accounts: int,
+    log: DecisionLog,
+    *,
+    fresh: bool = False,
+    where: str = "the participants",
+    recovery: RecoveryStep | None = None,
+) -> BankStart:
+    """Continue the bank the participants hold, or make a new one; start a run in the log.
+
+    An interrupted earlier run may have left branches in doubt. A bank made anew rolls them
+    back (its accounts are new, so their outcome no longer matters); a continued bank needs
+    their real outcome, so ``recovery`` (the step of exercise p2.recovery) resolves them,
+    and without one the run stops and says how to resolve them. The bank is continued when
+    it has the requested shape and ``fresh`` is False; its balances then carry over and the
+    run's totals are checked against what it held. Every run gets a new gtrid prefix from
+    the log, so no gtrid is used twice, even in a bank made anew with the same seed.
+    """
+    coordinator = Coordinator(log, rms)
+    mismatch = _bank_mismatch(rms, accounts)
+    continuing = mismatch is None and not fresh
+    leftovers = coordinator.in_doubt()
+    resolved = 0
+    if leftovers and continuing:
+        if recovery is None:
+            raise DatabaseError(
+                f"the bank in {where} has {len(leftovers)} branch(es) in doubt from an "
+                "interrupted run: pass --recovery FILE.py:NAME to resolve them with your "
+                "step, decide each with `dtcourse resolve GID --commit|--abort`, or start "
+                "a new bank with --fresh"
+            )
+        resolved = len(coordinator.recover(recovery).actions)
+    elif leftovers:
+        resolved = _roll_back_leftovers(coordinator)
+    if continuing:
+        note = (
+            f"continuing the bank in {where} ({accounts} accounts, total {total(rms)}); "
+            "--fresh starts a new one"
+        )
+    else:
+        if mismatch is None:
+            note = f"new bank in {where}, replacing the one there (--fresh)"
+        elif all(_accounts_at(rm) is None for rm in rms):
+            note = f"new bank in {where}"
+        else:
+            note = f"new bank in {where}, replacing the old one: {mismatch}"
+        _replace_bank(rms, accounts, log)
+    return BankStart(log.start_run(), continuing, note, resolved)
+
+
+def _where(backend: str, workdir: Path, dsns: Sequence[str]) -> str:
+    if backend != "postgres":
+        return str(workdir)
+    return "the --dsn databases" if dsns else "a throwaway PostgreSQL cluster"
 
 
 def default_workdir() -> Path:
@@ -197,6 +301,9 @@ class BankReport:
     seconds: float
     forced_writes: int | None
     violations: tuple[str, ...] = ()
+    run: str = ""  # the gtrid prefix of this run
+    continued: bool = False  # True when this run went on with an existing bank
+    note: str = ""  # which bank the run used, in words
 
     @property
     def transfers_per_second(self) -> float:
@@ -223,8 +330,15 @@ def run_bank(
     transfers: int = 100,
     crash_every: int = 0,
     seed: int = 0,
+    recovery: RecoveryStep | None = None,
+    fresh: bool = False,
 ) -> BankReport:
-    """Run the bank: in this process, or with a crash every ``crash_every`` transfers."""
+    """Run the bank: in this process, or with a crash every ``crash_every`` transfers, each
+    followed by recovery with ``recovery`` (your step from exercise p2.recovery).
+
+    A bank already in ``workdir`` (or at ``dsns``) with the same shape is continued unless
+    ``fresh``; the report's ``note`` says which (see ``open_bank``).
+    """
     if dsns:
         participants = len(dsns)
     check_shape(participants, accounts, transfers)
@@ -232,20 +346,30 @@ def run_bank(
         raise DatabaseError(f"--crash-every must be 0 (no crashes) or more, got {crash_every}")
     workdir.mkdir(parents=True, exist_ok=True)
     if crash_every:
+        if recovery is None:
+            raise DatabaseError(
+                "--crash-every needs the coordinator's recovery step: --recovery FILE.py:NAME, "
+                "your step(log, in_doubt) from exercise p2.recovery"
+            )
         report = torture(
+            recovery,
             backend=backend, transfers=transfers, seed=seed, participants=participants,
-            accounts=accounts, batch=crash_every, dsns=dsns, workdir=workdir,
+            accounts=accounts, batch=crash_every, dsns=dsns, workdir=workdir, fresh=fresh,
         )
         return BankReport(
             backend, participants, accounts, report.transfers, report.committed,
             report.aborted, report.resolved, report.crashes, report.balance_before,
             report.balance_after, report.seconds, None, report.violations,
+            run=report.run, continued=report.continued, note=report.note,
         )
     with ExitStack() as stack:
         sites = stack.enter_context(bank_sites(backend, participants, workdir, dsns))
         rms = [stack.enter_context(open_site(site)) for site in sites]
         log = stack.enter_context(DecisionLog(workdir / LOG_FILE))
-        resolved = create_bank(rms, accounts, log)
+        start = open_bank(
+            rms, accounts, log, fresh=fresh, where=_where(backend, workdir, dsns),
+            recovery=recovery,
+        )
         coordinator = Coordinator(log, rms)
         before, forced_before = total(rms), coordinator.forced_writes
         plan = plan_transfers(random.Random(seed), accounts, len(rms), transfers)
@@ -253,15 +377,27 @@ def run_bank(
         committed = 0
         for index, transfer in enumerate(plan):
             work = transfer_work(transfer, len(rms))
-            committed += coordinator.run(f"b{seed}-{index}", work).committed
+            committed += coordinator.run(f"{start.run}-{index}", work).committed
         seconds = time.perf_counter() - started
         return BankReport(
-            backend, len(rms), accounts, transfers, committed, transfers - committed, resolved,
-            0, before, total(rms), seconds, coordinator.forced_writes - forced_before,
+            backend, len(rms), accounts, transfers, committed, transfers - committed,
+            start.resolved, 0, before, total(rms), seconds,
+            coordinator.forced_writes - forced_before,
+            run=start.run, continued=start.continued, note=start.note,
         )
 
 
 # -- the crash torture ------------------------------------------------------------------
+
+#: The exit status of a torture child that ended itself at its crash point where the
+#: platform has no SIGKILL (128 + 9, what a shell reports for a SIGKILL).
+KILLED_EXIT = 137
+
+
+def was_killed(returncode: int) -> bool:
+    """Whether a torture child died the way a crash kills it (SIGKILL, or ``KILLED_EXIT``)."""
+    sigkill = getattr(signal, "SIGKILL", None)
+    return returncode == KILLED_EXIT or (sigkill is not None and returncode == -sigkill)
 
 
 @dataclass(frozen=True)
@@ -281,6 +417,9 @@ class TortureReport:
     partial_commits: int = 0
     violations: tuple[str, ...] = ()
     seconds: float = 0.0
+    run: str = ""  # the gtrid prefix of this run
+    continued: bool = False  # True when the run went on with an existing bank
+    note: str = ""  # which bank the run used, in words
     ok: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -323,11 +462,12 @@ class _Journal:
         return cls(begun, frozenset(acked))
 
 
-def _run_child(config: dict, workdir: Path, kill_after: float | None) -> tuple[bool, float]:
+def _run_child(config: dict, scratch: Path, kill_after: float | None) -> tuple[bool, float]:
     """Run one child batch; return (killed, seconds the batch ran)."""
-    config_path = workdir / f"round-{config['round']}.json"
+    config_path = scratch / f"round-{config['round']}.json"
     config_path.write_text(json.dumps(config))
-    stderr_path = workdir / f"round-{config['round']}.stderr"
+    stderr_path = scratch / f"round-{config['round']}.stderr"
+    killed = False
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dtcourse.db.child", str(config_path)],
@@ -342,7 +482,8 @@ def _run_child(config: dict, workdir: Path, kill_after: float | None) -> tuple[b
                 try:
                     proc.wait(timeout=kill_after)
                 except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGKILL)
+                    proc.kill()  # SIGKILL on POSIX, TerminateProcess on Windows
+                    killed = True
             code = proc.wait(timeout=300)
         finally:
             if proc.poll() is None:
@@ -350,17 +491,18 @@ def _run_child(config: dict, workdir: Path, kill_after: float | None) -> tuple[b
                 proc.wait()
             if proc.stdout:
                 proc.stdout.close()
-    if code not in (0, -signal.SIGKILL):
+    killed = killed or was_killed(code)
+    if code != 0 and not killed:
         tail = stderr_path.read_text().strip().splitlines()
         raise DatabaseError(
             f"the torture's child process failed (exit {code}): "
             f"{tail[-1] if tail else 'no message'}"
         )
-    return code == -signal.SIGKILL, time.monotonic() - started
+    return killed, time.monotonic() - started
 
 
 def torture(
-    recovery: RecoveryStep = reference_recovery,
+    recovery: RecoveryStep,
     backend: str = "sqlite",
     transfers: int = 200,
     seed: int = 0,
@@ -373,6 +515,7 @@ def torture(
     workdir: Path | str | None = None,
     stop_on_violation: bool = True,
     synchronous: str = "NORMAL",
+    fresh: bool = False,
 ) -> TortureReport:
     """Crash a real process running transfers, recover with ``recovery``, check invariants.
 
@@ -382,9 +525,17 @@ def torture(
     The run continues until at least ``transfers`` transfers have started in a child. For
     PostgreSQL without ``dsns`` a throwaway cluster is started and stopped.
 
+    A bank already in ``workdir`` (or at ``dsns``) is continued unless ``fresh`` (see
+    ``open_bank``); every run takes new gtrids from the coordinator's log, and the child's
+    journals live in a scratch folder of the run, so nothing of an earlier run is mistaken
+    for this one's.
+
     SQLite sites run in WAL mode with ``synchronous=NORMAL`` by default: a commit then
     survives the death of the process (what the torture does), though not a power cut.
     Pass ``synchronous="FULL"`` to pay an fsync per commit as ``dtcourse bank`` does.
+
+    Branches the step leaves in doubt stay in doubt, for ``dtcourse indoubt`` to show; the
+    next bank made in the same place rolls them back.
     """
     check_shape(participants, accounts, transfers)
     if participants < 2:
@@ -398,20 +549,25 @@ def torture(
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dtc-")))
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dtc-run-")))
         sites = stack.enter_context(bank_sites(backend, participants, workdir, dsns))
         rms = [open_site(site, synchronous=synchronous) for site in sites]
         for rm in rms:
             stack.callback(rm.close)
         log = stack.enter_context(DecisionLog(workdir / LOG_FILE))
-        create_bank(rms, accounts, log)
+        start = open_bank(
+            rms, accounts, log, fresh=fresh, where=_where(backend, workdir, dsns),
+            recovery=recovery,
+        )
         coordinator = Coordinator(log, rms)
         before = total(rms)
         points = crash_points(2)
         seconds_per_transfer = 0.05
         counts = {"transfers": 0, "crashes": 0, "committed": 0, "aborted": 0, "resolved": 0}
+        counts["resolved"] = start.resolved
         lost = partial = 0
         violations: list[str] = []
-        round_no = 0
+        round_no = planned = 0
         while counts["transfers"] < transfers and not (violations and stop_on_violation):
             round_no += 1
             size = min(batch, transfers - counts["transfers"])
@@ -421,21 +577,24 @@ def torture(
             if rng.random() < random_share:
                 crash_at = [-1, ""]
                 kill_after = rng.uniform(0, seconds_per_transfer * size)
+            journal_path = scratch / f"round-{round_no}.journal"
             config = {
                 "round": round_no,
                 "sites": [asdict(site) for site in sites],
                 "log": str(workdir / LOG_FILE),
-                "journal": str(workdir / f"round-{round_no}.journal"),
+                "journal": str(journal_path),
                 "transfers": [asdict(t) for t in plan],
                 "participants": len(sites),
-                "prefix": f"s{seed}r{round_no}",
+                "prefix": start.run,
+                "first": planned,
                 "crash_index": crash_at[0],
                 "crash_point": crash_at[1],
                 "synchronous": synchronous,
                 "lock_timeout": 0.5,
             }
-            killed, seconds = _run_child(config, workdir, kill_after)
-            journal = _Journal.read(Path(config["journal"]))
+            planned += size
+            killed, seconds = _run_child(config, scratch, kill_after)
+            journal = _Journal.read(journal_path)
             if kill_after is None and journal.begun:  # learn how long a transfer takes
                 seconds_per_transfer = max(0.002, seconds / len(journal.begun))
             counts["crashes"] += killed
@@ -470,7 +629,6 @@ def torture(
                 )
         after = total(rms)
         left = len(coordinator.in_doubt())
-        coordinator.recover()  # leave no locks behind, whatever the step under test did
     return TortureReport(
         backend=backend,
         transfers=counts["transfers"],
@@ -485,4 +643,7 @@ def torture(
         partial_commits=partial,
         violations=tuple(violations),
         seconds=time.monotonic() - started_at,
+        run=start.run,
+        continued=start.continued,
+        note=start.note,
     )

@@ -6,15 +6,16 @@ abort writes nothing, because a transaction the log does not mention is aborted 
 presumption. Once every participant has committed, the coordinator forgets the record with
 a lazy (unforced) write.
 
-Recovery is a pure, pluggable step: ``step(log, in_doubt) -> actions``. The coordinator
+Recovery is a pure step passed in: ``step(log, in_doubt) -> actions``. The coordinator
 reads its log (the commit records it has not forgotten), asks every participant for its
 in-doubt branches, calls the step, validates and applies the actions, then forgets the
-records that no participant still needs. ``reference_recovery`` is the textbook rule:
-commit what the log says committed, abort everything else.
+records that no participant still needs. Writing that step is exercise ``p2.recovery``, so
+``recover`` takes it as a required argument and no step ships with the course.
 """
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,6 +24,18 @@ from pathlib import Path
 
 from dtcourse.db.base import LockTimeout, ResourceManager, Update, Vote, Xid, check_gtrid
 from dtcourse.errors import DatabaseError
+
+__all__ = [
+    "Coordinator",
+    "DecisionLog",
+    "InDoubt",
+    "LogEntry",
+    "Outcome",
+    "RecoveryReport",
+    "RecoveryStep",
+    "Resolve",
+    "crash_points",
+]
 
 # -- what recovery sees and does ------------------------------------------------------------
 
@@ -54,12 +67,6 @@ class Resolve:
 
 
 RecoveryStep = Callable[[Sequence[LogEntry], Sequence[InDoubt]], Iterable[Resolve]]
-
-
-def reference_recovery(log: Sequence[LogEntry], in_doubt: Sequence[InDoubt]) -> list[Resolve]:
-    """Presumed abort: commit an in-doubt branch iff the log holds its commit record."""
-    committed = {entry.gtrid for entry in log if entry.decision == "commit"}
-    return [Resolve(d.participant, d.gtrid, d.gtrid in committed) for d in in_doubt]
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,12 @@ class DecisionLog:
     Two connections: commit records go through one with ``synchronous=FULL`` (a forced
     write), forget records through one with ``synchronous=OFF`` (made durable by the next
     forced write, and harmless to lose: recovery would just repeat an idempotent commit).
+
+    The log also hands out gtrid prefixes (``start_run``). A gtrid must never be used twice
+    by one coordinator, even after its commit record was forgotten (XA and PostgreSQL both
+    assume it): participants remember committed gtrids, and a reused one would be taken for
+    the old transaction. So each log has a random coordinator id, made once, and a run
+    counter that only grows; ``clear`` removes commit records, never these.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -122,7 +135,36 @@ class DecisionLog:
             "CREATE TABLE IF NOT EXISTS decisions (gtrid TEXT PRIMARY KEY, "
             "decision TEXT NOT NULL, participants TEXT NOT NULL, logged_at REAL NOT NULL)"
         )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS coordinator (id INTEGER PRIMARY KEY CHECK (id = 1), "
+            "name TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "what TEXT NOT NULL, started_at REAL NOT NULL)"
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO coordinator VALUES (1, ?)", (f"c{secrets.token_hex(3)}",)
+        )
         return conn
+
+    @property
+    def coordinator_id(self) -> str:
+        """This log's coordinator, named once when the log was made (e.g. ``c1f9a0e``)."""
+        row = self._forced.execute("SELECT name FROM coordinator").fetchone()
+        return str(row[0])
+
+    def start_run(self, what: str = "bank") -> str:
+        """A gtrid prefix no earlier run of this log had, e.g. ``c1f9a0e-r3`` (forced).
+
+        Runs are numbered by SQLite's AUTOINCREMENT, which never hands out a number twice,
+        and the coordinator id keeps two logs' gtrids apart at shared participants.
+        """
+        cursor = self._forced.execute(
+            "INSERT INTO runs (what, started_at) VALUES (?, ?)", (what, time.time())
+        )
+        self.forced_writes += 1
+        return f"{self.coordinator_id}-r{cursor.lastrowid}"
 
     def force_commit(self, gtrid: str, participants: Sequence[str]) -> None:
         try:
@@ -177,7 +219,7 @@ class Coordinator:
     """Runs transactions over named participants and recovers them after a crash.
 
     ``crash(point)`` is called at every named point of ``crash_points``; the torture's
-    child process uses it to kill itself with SIGKILL at a chosen point. ``on_commit``
+    child process uses it to kill itself at a chosen point. ``on_commit``
     is called once the commit record is forced: from then on the transaction is committed
     and the client may be told so, before phase two has run.
     """
@@ -282,8 +324,13 @@ class Coordinator:
         else:
             self._rm(branch.participant).rollback_prepared(xid)
 
-    def recover(self, step: RecoveryStep = reference_recovery) -> RecoveryReport:
+    def recover(self, step: RecoveryStep) -> RecoveryReport:
         """Resolve every in-doubt branch with ``step`` and forget finished commit records."""
+        if not callable(step):
+            raise DatabaseError(
+                f"recover needs the recovery step, a function step(log, in_doubt) returning "
+                f"Resolve objects (exercise p2.recovery), not {step!r}"
+            )
         log = tuple(self.log.entries())
         known = self._in_doubt_xids()
         waiting = tuple(known)

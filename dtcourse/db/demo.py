@@ -1,10 +1,13 @@
-"""A live demonstration: an in-doubt transaction keeps its locks until recovery.
+"""A live demonstration: an in-doubt transaction keeps its locks until it is resolved.
 
 A coordinator prepares a transfer at its participants and dies before deciding. Each
 participant voted YES, so it may neither commit nor abort on its own: the branch is in
 doubt and its locks stay. Another session's update of the same account waits and times
-out. Coordinator recovery then finds no commit record, aborts by presumption, and the
-same update goes through.
+out. An operator then decides the transaction by hand, as ``dtcourse resolve`` does
+(``operator_decision``, abort by default), and the same update goes through. Resolving it
+automatically is the coordinator's recovery step, exercise ``p2.recovery``, so the demo
+shows what the coordinator's log holds next to the decision and leaves the rule to the
+student.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dtcourse.db.bank import (
 from dtcourse.db.base import LockTimeout, ResourceManager, Update, Xid
 from dtcourse.db.coordinator import Coordinator, DecisionLog
 from dtcourse.errors import DatabaseError
+
+__all__ = ["DemoReport", "DemoStep", "in_doubt_lock_demo"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def _show_in_doubt(rms: list[ResourceManager]) -> str:
                     f"owner={owner} prepared={prepared:%H:%M:%S}"
                 )
         else:
-            locks = getattr(rm, "locks", dict)()
+            locks: dict[int, str] = getattr(rm, "locks", dict)()
             for xid in rm.in_doubt():
                 held = [str(a) for a, g in locks.items() if g == xid.gtrid]
                 lines.append(
@@ -108,13 +113,20 @@ def in_doubt_lock_demo(
     dsn: str | None = None,
     workdir: Path | str | None = None,
     lock_timeout: float = 0.5,
+    operator_decision: str = "abort",
 ) -> DemoReport:
     """Run the demonstration and return its steps (``print(report)`` shows them).
 
     SQLite by default (two participant files in a temporary folder). With
     ``backend="postgres"``: the database at ``dsn`` as the only participant, or, without a
     DSN, two databases in a throwaway cluster (needs the PostgreSQL binaries).
+    ``operator_decision`` (``"commit"`` or ``"abort"``) is what the operator decides for the
+    in-doubt transaction; either one releases the locks.
     """
+    if operator_decision not in ("commit", "abort"):
+        raise DatabaseError(
+            f"operator_decision is 'commit' or 'abort', not {operator_decision!r}"
+        )
     steps: list[DemoStep] = []
     with ExitStack() as stack:
         if workdir is None:
@@ -156,11 +168,22 @@ def in_doubt_lock_demo(
             ))
 
             log = session.enter_context(DecisionLog(log_path))
-            report = Coordinator(log, rms).recover()
+            coordinator = Coordinator(log, rms)
+            branches = [b for b in coordinator.in_doubt() if b.gtrid == "demo-1"]
+            records = [e.gtrid for e in log.entries()]
+            for branch in branches:
+                coordinator.resolve(branch, commit=operator_decision == "commit")
+            logged = log.decision("demo-1")
+            command = f"dtcourse resolve demo-1 --{operator_decision}"
+            if operator_decision != logged:
+                command += " --force  (a heuristic decision, against the log)"
             steps.append(DemoStep(
-                "Coordinator recovery",
-                f"no commit record for demo-1, so presumed abort: rolled back "
-                f"{report.aborted} branch(es), committed {report.committed}",
+                f"An operator decides: {operator_decision} demo-1",
+                f"the coordinator's log holds commit records for: {records or 'nothing'}\n"
+                f"{command}: "
+                f"{'committed' if operator_decision == 'commit' else 'rolled back'} "
+                f"{len(branches)} branch(es) at "
+                f"{', '.join(b.participant for b in branches) or 'no participant'}",
             ))
             after = _in_doubt(rms)
             still_blocked, message = _try_debit(rms[0], "client-1")

@@ -228,7 +228,7 @@ class PostgresResourceManager(ResourceManager):
     def in_doubt(self) -> list[Xid]:
         found = []
         for pxid in self._admin.tpc_recover():
-            if pxid.format_id != FORMAT_ID or pxid.database != self.database:
+            if pxid.format_id != FORMAT_ID or pxid.database != self.database or not pxid.bqual:
                 continue
             try:
                 found.append(Xid(pxid.gtrid, pxid.bqual))

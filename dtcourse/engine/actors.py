@@ -26,6 +26,7 @@ without crashing.
 from __future__ import annotations
 
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -344,6 +345,36 @@ class _HandlerFailure(Exception):
             case (other, *_):
                 what = str(other)
         return f"node {self.node!r}, {self.handler} on {what}: {self.reason}"
+
+    @property
+    def advice(self) -> str:
+        return "; fix the handler"
+
+
+class _NotWritten(_HandlerFailure):
+    """A handler (or something it calls) still raises NotImplementedError: a stub."""
+
+    def describe(self) -> str:
+        return f"node {self.node!r}: {self.reason}"
+
+    @property
+    def advice(self) -> str:
+        return ""
+
+
+def _not_written(node: Node, handler: str, error: NotImplementedError) -> str:
+    """``Participant2PC.on_start is not written yet (...)``, naming the stub that raised."""
+    owner = f"{type(node).__name__}.{handler}"
+    frames = traceback.extract_tb(error.__traceback__)
+    raised_in = frames[-1].name if frames else handler
+    if raised_in in (handler, "<lambda>"):
+        what = f"{owner} is not written yet"
+    else:
+        what = f"{owner} calls {raised_in}, which is not written yet"
+    return (
+        f"{what} (it raises NotImplementedError): replace `raise NotImplementedError()` "
+        "with your code"
+    )
 
 
 @dataclass(frozen=True)
@@ -967,6 +998,8 @@ class ActorSystem:
             local = call()
         except DTCourseError as error:
             raise _HandlerFailure(name, handler, event, str(error)) from error
+        except NotImplementedError as error:
+            raise _NotWritten(name, handler, event, _not_written(node, handler, error)) from error
         except Exception as error:
             raise _HandlerFailure(
                 name, handler, event, f"raised {type(error).__name__}: {error}"
@@ -1051,7 +1084,7 @@ class ActorSystem:
         else:
             trace = self.trace_of(path)
             where = "after this run:\n" + text_sequence(trace)
-        error = ModelError(f"{failure.describe()}; fix the handler. {where}")
+        error = ModelError(f"{failure.describe()}{failure.advice}. {where}")
         error.path = path  # type: ignore[attr-defined]
         return error
 

@@ -1,6 +1,6 @@
 """Where each event of a trace goes in a sequence diagram, decided once for every renderer.
 
-The picture (``viz.sequence_diagram``) and the plain-text form (``seqtext.text_sequence``)
+The picture (``dtcourse.pictures.sequence``) and the plain-text form (``trace_text``)
 must tell the same story: which send a delivery belongs to, which copies are duplicates,
 when a node is down, when the network is split. Working that out here, without any
 drawing library, keeps the two renderers thin and lets the rules be tested directly.

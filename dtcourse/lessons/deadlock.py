@@ -1,12 +1,17 @@
-"""Distributed deadlock detection over a global wait-for graph.
+"""Distributed deadlock: sites' wait-for graphs, their union, and scenarios to try.
 
 Each site knows only its own lock table, so it sees only its local wait-for edges
 ("T1 waits for T2 here"). A deadlock that spans sites is a cycle in the *union* of the
 local graphs that no single local graph contains. A detector collects the local graphs
 (centralised detection), finds a cycle and breaks it by aborting one transaction of the
-cycle, the victim. The rule used here is "youngest dies": the transaction that started
-last has done the least work, and an older transaction is never starved by repeated
-aborts (Bernstein, Hadzilacos and Goodman, ch. 3; Ozsu and Valduriez, ch. 11).
+cycle, the victim, by "youngest dies": the transaction that started last has done the
+least work, and an older transaction is never starved by repeated aborts (Bernstein,
+Hadzilacos and Goodman, ch. 3; Ozsu and Valduriez, ch. 11).
+
+Writing that detector is exercise ``p2.deadlock``, so this module gives only what the
+exercise hands out: the union of the local graphs (``global_graph``), a test that a list of
+transactions is a cycle of a graph (``is_cycle``), the answer's type (``Deadlock``) and
+random lock situations to try a detector on (``random_scenario``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 
 from dtcourse.errors import DTCourseError
 
+__all__ = ["Deadlock", "Scenario", "WaitFor", "global_graph", "is_cycle", "random_scenario"]
+
 WaitFor = Mapping[str, Iterable[tuple[str, str]]]
 
 
@@ -26,11 +33,6 @@ class Deadlock:
 
     cycle: tuple[str, ...]
     victim: str
-
-
-def _sort_key(txn: str) -> tuple[int, str]:
-    digits = "".join(ch for ch in txn if ch.isdigit())
-    return (int(digits) if digits else -1, txn)
 
 
 def global_graph(local: WaitFor) -> dict[str, frozenset[str]]:
@@ -53,40 +55,6 @@ def global_graph(local: WaitFor) -> dict[str, frozenset[str]]:
     return {txn: frozenset(holders) for txn, holders in graph.items()}
 
 
-def find_cycle(graph: Mapping[str, Iterable[str]]) -> tuple[str, ...] | None:
-    """A cycle of the graph, rotated to start at its smallest transaction, or None.
-
-    Depth-first search in a fixed order, so the same graph always yields the same cycle.
-    """
-    succ = {node: sorted(targets, key=_sort_key) for node, targets in graph.items()}
-    colour: dict[str, int] = {}
-    for start in sorted(succ, key=_sort_key):
-        if colour.get(start):
-            continue
-        stack: list[tuple[str, int]] = [(start, 0)]
-        path: list[str] = [start]
-        colour[start] = 1
-        while stack:
-            node, i = stack[-1]
-            targets = succ.get(node, [])
-            if i == len(targets):
-                stack.pop()
-                path.pop()
-                colour[node] = 2
-                continue
-            stack[-1] = (node, i + 1)
-            nxt = targets[i]
-            if colour.get(nxt) == 1:
-                cycle = path[path.index(nxt) :]
-                low = cycle.index(min(cycle, key=_sort_key))
-                return tuple(cycle[low:] + cycle[:low])
-            if not colour.get(nxt):
-                colour[nxt] = 1
-                stack.append((nxt, 0))
-                path.append(nxt)
-    return None
-
-
 def is_cycle(graph: Mapping[str, Iterable[str]], cycle: Iterable[str]) -> bool:
     """Whether ``cycle`` lists distinct transactions, each waiting for the next."""
     nodes = list(cycle)
@@ -95,35 +63,6 @@ def is_cycle(graph: Mapping[str, Iterable[str]], cycle: Iterable[str]) -> bool:
     return all(
         nodes[(i + 1) % len(nodes)] in set(graph.get(node, ())) for i, node in enumerate(nodes)
     )
-
-
-def choose_victim(cycle: Iterable[str], started: Mapping[str, float]) -> str:
-    """Youngest dies: the latest start time; ties go to the larger name."""
-    members = list(cycle)
-    if not members:
-        raise DTCourseError("an empty cycle has no victim")
-    missing = [txn for txn in members if txn not in started]
-    if missing:
-        raise DTCourseError(f"no start time for {', '.join(missing)}: give every transaction one")
-    return max(members, key=lambda txn: (started[txn], _sort_key(txn)))
-
-
-def detect(local: WaitFor, started: Mapping[str, float]) -> Deadlock | None:
-    """Collect the local graphs, find a global cycle, pick its victim."""
-    cycle = find_cycle(global_graph(local))
-    if cycle is None:
-        return None
-    return Deadlock(cycle, choose_victim(cycle, started))
-
-
-def local_cycles(local: WaitFor) -> dict[str, tuple[str, ...]]:
-    """The cycle each site would find on its own (most global deadlocks have none)."""
-    found = {}
-    for site, edges in local.items():
-        cycle = find_cycle(global_graph({site: edges}))
-        if cycle is not None:
-            found[site] = cycle
-    return found
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,49 @@
-"""Histories of reads and writes at several sites, their conflicts and precedence graphs.
+"""Histories of reads and writes at several sites: the notation, and the tools to read it.
 
-Isolation across sites is decided by one picture: the precedence graph of the global
-history (Bernstein, Hadzilacos and Goodman 1987, ch. 2). Every site sees only its own part
-of it, so a history can be serializable at each site and still not be serializable as a
-whole. This module is that theory as plain functions over immutable values: parse the
-textbook notation (``r1[x]@A w2[y=5]@B c1 a2``), list the conflicts, build the graph, find a
-cycle or a serial order, and name the classic anomaly the history exhibits.
+Isolation across sites is decided by one picture, the precedence graph of the global
+history (Bernstein, Hadzilacos and Goodman 1987, ch. 2). Drawing that graph, finding its
+cycle and naming the anomaly is the Phase 1 exercise, so none of it is here. What is here
+is what a student is handed: the textbook notation read into immutable values
+(``r1[x]@A w2[y=5]@B c1 a2``), each site's view of a history, the list of conflicting pairs
+of operations, and ``Verdict``, the shape of the exercise's answer.
 
 A transaction is *committed* unless the history aborts it; histories in the course often
-leave out the commits, which then count as happening at the end. Aborted transactions
-contribute no nodes and no edges: the graph is that of the committed projection.
+leave out the commits, which then count as happening at the end.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from dtcourse.errors import DTCourseError
 
-Action = Literal["r", "w", "c", "a"]
-Anomaly = Literal["dirty read", "lost update", "write skew", "read skew", "other"]
+__all__ = [
+    "ANOMALIES",
+    "Action",
+    "Conflict",
+    "Edge",
+    "History",
+    "Operation",
+    "Verdict",
+    "aborted",
+    "as_history",
+    "committed",
+    "conflicts",
+    "format_history",
+    "local_history",
+    "parse_history",
+    "sites",
+    "transactions",
+    "txn_sort_key",
+]
 
-#: The names ``classify_anomaly`` can return, most specific rule first.
+Action = Literal["r", "w", "c", "a"]
+Edge = tuple[str, str]
+
+#: The anomaly names the exercise's rules use, in the order the rules are tried.
 ANOMALIES: tuple[str, ...] = ("dirty read", "lost update", "write skew", "read skew", "other")
 
 _TOKEN = re.compile(
@@ -74,7 +93,7 @@ class Conflict:
     second: Operation
 
     @property
-    def edge(self) -> tuple[str, str]:
+    def edge(self) -> Edge:
         return (self.first.txn, self.second.txn)
 
     @property
@@ -84,22 +103,6 @@ class Conflict:
 
     def __str__(self) -> str:
         return f"{self.first} before {self.second}"
-
-
-@dataclass(frozen=True)
-class PrecedenceGraph:
-    """One node per committed transaction, an edge Ti -> Tj per ordered conflict."""
-
-    nodes: tuple[str, ...]
-    edges: frozenset[tuple[str, str]]
-    conflicts: tuple[Conflict, ...]
-
-    def successors(self, node: str) -> tuple[str, ...]:
-        return tuple(sorted((b for a, b in self.edges if a == node), key=txn_sort_key))
-
-    def reasons(self, edge: tuple[str, str]) -> tuple[Conflict, ...]:
-        """The conflicts that put ``edge`` into the graph (why the arrow is there)."""
-        return tuple(conflict for conflict in self.conflicts if conflict.edge == edge)
 
 
 def txn_sort_key(txn: str) -> tuple[int, str]:
@@ -208,215 +211,32 @@ def _conflicting(first: Operation, second: Operation) -> bool:
     )
 
 
-def conflicts(history: str | Iterable[Operation], *, include_aborted: bool = False) -> tuple[
-    Conflict, ...
-]:
+def conflicts(history: str | Iterable[Operation]) -> tuple[Conflict, ...]:
     """Every ordered pair of conflicting operations, in history order.
 
-    Conflicts involving an aborted transaction are left out unless ``include_aborted``.
+    Aborted transactions are listed too: a conflict is a fact about two operations, and
+    which conflicts count for the precedence graph is for its builder to decide.
     """
     ops = as_history(history)
-    gone = frozenset() if include_aborted else aborted(ops)
-    found: list[Conflict] = []
-    for i, first in enumerate(ops):
-        if first.txn in gone:
-            continue
-        for second in ops[i + 1 :]:
-            if second.txn not in gone and _conflicting(first, second):
-                found.append(Conflict(first, second))
-    return tuple(found)
-
-
-def precedence_graph(history: str | Iterable[Operation]) -> PrecedenceGraph:
-    ops = as_history(history)
-    found = conflicts(ops)
-    return PrecedenceGraph(
-        nodes=committed(ops),
-        edges=frozenset(conflict.edge for conflict in found),
-        conflicts=found,
+    return tuple(
+        Conflict(first, second)
+        for i, first in enumerate(ops)
+        for second in ops[i + 1 :]
+        if _conflicting(first, second)
     )
-
-
-def find_cycle(graph: PrecedenceGraph) -> tuple[str, ...] | None:
-    """A cycle as the list of its nodes (T1, T2 means T1 -> T2 -> T1), or None.
-
-    Depth-first search in a fixed node order, so the same graph always yields the same
-    cycle; the cycle is rotated to start at its smallest transaction.
-    """
-    colour: dict[str, str] = {node: "white" for node in graph.nodes}
-    path: list[str] = []
-
-    def visit(node: str) -> tuple[str, ...] | None:
-        colour[node] = "grey"
-        path.append(node)
-        for nxt in graph.successors(node):
-            if colour.get(nxt) == "grey":
-                cycle = path[path.index(nxt) :]
-                start = cycle.index(min(cycle, key=txn_sort_key))
-                return tuple(cycle[start:] + cycle[:start])
-            if colour.get(nxt) == "white":
-                found = visit(nxt)
-                if found is not None:
-                    return found
-        path.pop()
-        colour[node] = "black"
-        return None
-
-    for node in sorted(graph.nodes, key=txn_sort_key):
-        if colour[node] == "white":
-            found = visit(node)
-            if found is not None:
-                return found
-    return None
-
-
-def serial_order(graph: PrecedenceGraph) -> tuple[str, ...] | None:
-    """An equivalent serial order (a topological order of the graph), or None on a cycle.
-
-    Among the transactions free to go next, the lowest-numbered goes first.
-    """
-    incoming = {node: 0 for node in graph.nodes}
-    for _, target in graph.edges:
-        incoming[target] += 1
-    ready = sorted((n for n, count in incoming.items() if count == 0), key=txn_sort_key)
-    order: list[str] = []
-    while ready:
-        node = ready.pop(0)
-        order.append(node)
-        for nxt in graph.successors(node):
-            incoming[nxt] -= 1
-            if incoming[nxt] == 0:
-                ready.append(nxt)
-                ready.sort(key=txn_sort_key)
-    return tuple(order) if len(order) == len(graph.nodes) else None
-
-
-def is_topological_order(graph: PrecedenceGraph, order: Sequence[str]) -> bool:
-    """Whether ``order`` lists every node once and respects every edge."""
-    if sorted(order) != sorted(graph.nodes):
-        return False
-    position = {node: index for index, node in enumerate(order)}
-    return all(position[a] < position[b] for a, b in graph.edges)
-
-
-def is_conflict_serializable(history: str | Iterable[Operation]) -> bool:
-    return find_cycle(precedence_graph(history)) is None
-
-
-def dirty_reads(history: str | Iterable[Operation]) -> tuple[Conflict, ...]:
-    """Reads of a value written by a transaction that aborts after the read."""
-    ops = as_history(history)
-    found: list[Conflict] = []
-    for index, read in enumerate(ops):
-        if read.action != "r":
-            continue
-        writer = next(
-            (
-                op
-                for op in reversed(ops[:index])
-                if op.action == "w" and op.item == read.item and op.site == read.site
-            ),
-            None,
-        )
-        if writer is None or writer.txn == read.txn:
-            continue
-        outcome = next(
-            (op for op in ops if op.txn == writer.txn and op.action in ("c", "a")), None
-        )
-        if outcome is not None and outcome.action == "a" and ops.index(outcome) > index:
-            found.append(Conflict(writer, read))
-    return tuple(found)
-
-
-def _first(ops: History, action: str, txn: str, item: str, site: str | None) -> int | None:
-    for index, op in enumerate(ops):
-        if op.action == action and op.txn == txn and op.item == item and op.site == site:
-            return index
-    return None
-
-
-def _last(ops: History, action: str, txn: str, item: str, site: str | None) -> int | None:
-    found = None
-    for index, op in enumerate(ops):
-        if op.action == action and op.txn == txn and op.item == item and op.site == site:
-            found = index
-    return found
-
-
-def _items(ops: History) -> tuple[tuple[str, str | None], ...]:
-    return tuple(dict.fromkeys((op.item, op.site) for op in ops if op.is_access and op.item))
-
-
-def _before(a: int | None, b: int | None) -> bool:
-    return a is not None and b is not None and a < b
-
-
-def classify_anomaly(history: str | Iterable[Operation]) -> Anomaly | None:
-    """Name the anomaly a history shows, or None when it shows none.
-
-    The rules, checked in this order (Berenson et al. 1995 name all four):
-
-    1. ``dirty read``: a transaction reads a value written by a transaction that aborts
-       after the read.
-    2. None when the committed projection is conflict-serializable.
-    3. ``lost update``: two committed transactions each read an item before the other
-       writes that same item.
-    4. ``write skew``: two committed transactions each read an item the other one later
-       writes, and the items differ.
-    5. ``read skew``: a committed transaction reads one item before and another item
-       after a second transaction wrote both (the auditor that sees half a transfer).
-    6. ``other``: a cycle of another shape (longer cycles, cycles of writes only).
-    """
-    ops = as_history(history)
-    if dirty_reads(ops):
-        return "dirty read"
-    if is_conflict_serializable(ops):
-        return None
-    gone = aborted(ops)
-    live = [txn for txn in committed(ops)]
-    live_ops = tuple(op for op in ops if op.txn not in gone)
-    items = _items(live_ops)
-    pairs = [(a, b) for a in live for b in live if a != b]
-
-    def read_before_write(reader: str, writer: str, item: str, site: str | None) -> bool:
-        return _before(_first(live_ops, "r", reader, item, site),
-                       _last(live_ops, "w", writer, item, site))
-
-    def write_before_read(writer: str, reader: str, item: str, site: str | None) -> bool:
-        return _before(_first(live_ops, "w", writer, item, site),
-                       _last(live_ops, "r", reader, item, site))
-
-    for a, b in pairs:
-        for item, site in items:
-            if read_before_write(a, b, item, site) and read_before_write(b, a, item, site):
-                return "lost update"
-    for a, b in pairs:
-        for x in items:
-            for y in items:
-                if x != y and read_before_write(a, b, *x) and read_before_write(b, a, *y):
-                    return "write skew"
-    for reader, writer in pairs:
-        for x in items:
-            for y in items:
-                if (
-                    x != y
-                    and write_before_read(writer, reader, *x)
-                    and read_before_write(reader, writer, *y)
-                ):
-                    return "read skew"
-    return "other"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The answer to the serializability exercise for one history.
+    """What the serializability exercise's ``analyse`` returns for one history.
 
-    ``order`` is an equivalent serial order when the history is serializable, else None;
-    ``anomaly`` is one of ``ANOMALIES`` or None.
+    ``sites`` maps each site to the edges of its own precedence graph (what that site can
+    see), ``edges`` are the global graph's; ``order`` is an equivalent serial order when
+    the history is serializable, else None; ``anomaly`` is one of ``ANOMALIES`` or None.
     """
 
-    edges: frozenset[tuple[str, str]]
+    sites: Mapping[str, frozenset[Edge]]
+    edges: frozenset[Edge]
     serializable: bool
     order: tuple[str, ...] | None
     anomaly: str | None
-

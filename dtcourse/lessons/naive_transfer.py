@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from dtcourse.engine.trace import Event, EventKind, Trace
 from dtcourse.errors import DTCourseError
@@ -213,7 +213,7 @@ class _Recorder:
 
     events: list[Event] = field(default_factory=list)
 
-    def add(self, kind: EventKind, node: str, **fields: object) -> int:
+    def add(self, kind: EventKind, node: str, **fields: Any) -> int:
         index = len(self.events)
         self.events.append(Event(index=index, time=float(index), kind=kind, node=node, **fields))
         return index
@@ -368,7 +368,7 @@ def _run_in(
     return TransferRun(
         banks=MappingProxyType(states),
         transfers=tuple(transfers),
-        faults=MappingProxyType({t.id: faults.get(t.id, "none") for t in transfers}),
+        faults=MappingProxyType({t.id: cast(Fault, faults.get(t.id, "none")) for t in transfers}),
         order=order,  # type: ignore[arg-type]
         expected_total=sum(sum(accounts.values()) for accounts in opening.values()),
         trace=Trace(nodes=(CLIENT, *opening), events=tuple(log.events)),

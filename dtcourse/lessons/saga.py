@@ -2,7 +2,8 @@
 
 A saga (Garcia-Molina and Salem, 1987) is a sequence of local transactions T1 ... Tn with
 compensations C1 ... Cn-1; it must end as ``T1 ... Tn`` or as ``T1 ... Tj Cj ... C1``.
-This module gives the pieces to run one and to watch it go wrong:
+This module gives the world a saga runs in, not the orchestrator that runs it (writing
+one is the exercise p3.saga):
 
 * ``Step`` and ``Saga``: what to do, where, and how to undo it;
 * ``World``: the simulated services. Each step is an idempotent request keyed by saga
@@ -10,24 +11,24 @@ This module gives the pieces to run one and to watch it go wrong:
   failure, final), and a compensation can fail transiently (retry it). Every request,
   reply, local commit and orchestrator log write is recorded as a ``Trace``;
 * ``SagaLog``: the orchestrator's durable log, which survives its crashes;
-* ``Orchestrator``: the reference orchestrator as a pure state machine, and
-  ``orchestrate`` which drives it; ``run`` executes any orchestrator function under a
-  fault plan, crashing it and calling it again until it finishes;
-* ``run_interleaved``: two sagas sharing services, stepped by a schedule, which shows
-  the anomaly sagas allow: one saga acts on another's intermediate state.
-
-Recovery rule of the reference: after a crash the orchestrator rebuilds its state from
-the log; with no failure logged it recovers forward (it re-issues the step in doubt,
-which is safe because requests are idempotent); once a failure is logged it recovers
-backward, compensating every completed step in reverse order.
+* ``run`` executes any orchestrator function ``f(saga, services, log)`` under a fault
+  plan, crashing it and calling it again until it finishes; a crash cannot be caught;
+* ``run_interleaved``: several sagas sharing services, each driven by an orchestrator
+  function and stepped one request at a time by a schedule, which shows the anomaly
+  sagas allow: one saga acts on another's intermediate state;
+* ``recordings()``: runs of the course's own orchestrator, recorded when the course was
+  built, so the reading can show what a correct orchestrator does before you write one.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal
 
 from dtcourse.engine.trace import Event, EventKind, Trace
@@ -338,16 +339,46 @@ class World:
 
 
 class _Incarnation:
-    """Counts one orchestrator's crash points across its lives."""
+    """Counts one orchestrator's crash points across its lives, and knows when the
+    current life has ended.
+
+    A life that goes on after its crash has caught ``OrchestratorCrash``. What it does
+    then happens nowhere: its requests reach no service and answer True, its log writes
+    are lost, so it soon returns and ``run`` reports the caught crash (raising again at
+    each request would keep a ``while True: try ... except BaseException`` loop spinning).
+    """
+
+    #: Requests and writes a dead life may still attempt before it counts as a loop.
+    AFTERLIFE = 200
 
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
         self.points = 0
         self.number = 1
+        self.dead = False
+        self.after_death = 0
 
     def next_point_crashes(self) -> bool:
         self.points += 1
         return self.points in self.faults.crash_at
+
+    def crash(self) -> OrchestratorCrash:
+        self.dead = True
+        return OrchestratorCrash(f"crash point {self.points}")
+
+    def ghost(self) -> bool:
+        """Whether this life is over, so what it asks for must not happen."""
+        if not self.dead:
+            return False
+        self.after_death += 1
+        if self.after_death > self.AFTERLIFE:
+            raise RunawayOrchestrator("the orchestrator keeps acting after it crashed")
+        return True
+
+    def restart(self) -> None:
+        self.number += 1
+        self.dead = False
+        self.after_death = 0
 
 
 class Services:
@@ -364,6 +395,8 @@ class Services:
         self._world, self._saga, self._node, self._life = world, saga, node, life
 
     def _call(self, kind: CallKind, step: Step) -> bool:
+        if self._life.ghost():
+            return True
         faults = self._life.faults
         name = getattr(step, "name", None)
         crash = self._life.next_point_crashes()
@@ -374,7 +407,7 @@ class Services:
             crash_after=crash,
         )  # fmt: skip
         if crash:
-            raise OrchestratorCrash(f"crash point {self._life.points}")
+            raise self._life.crash()
         return ok
 
     def execute(self, step: Step) -> bool:
@@ -396,12 +429,14 @@ class SagaLog:
 
     def write(self, record: Any) -> None:
         """Append ``record`` (any value, e.g. ``("done", "reserve_stock")``), forced."""
+        if self._life.ghost():
+            return
         self._records.append(copy.deepcopy(record))
         crash = self._life.next_point_crashes()
         self._world.recorder.add("log", self._node, detail=_short(record), forced=True)
         if crash:
             self._world.recorder.add("crash", self._node, detail="orchestrator crashes")
-            raise OrchestratorCrash(f"crash point {self._life.points}")
+            raise self._life.crash()
 
     append = write
 
@@ -421,76 +456,21 @@ def _short(record: Any) -> str:
     return text if len(text) <= 28 else text[:27] + "…"
 
 
-# --- the reference orchestrator ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Orchestrator:
-    """The reference orchestrator's state: which steps completed, and which way it goes.
-
-    Pure: ``next_request`` says what to ask for, ``on_reply`` returns the next state and
-    the log records to write before going on. Log records are ``("done", step)``,
-    ``("failed", step)`` and ``("compensated", step)``.
-    """
-
-    saga: Saga
-    completed: tuple[str, ...] = ()
-    compensating: bool = False
-
-    @classmethod
-    def recover(cls, saga: Saga, records: Iterable[Any]) -> Orchestrator:
-        """Rebuild the state from the durable log (an empty log: a fresh start)."""
-        state = cls(saga)
-        for record in records:
-            match tuple(record):
-                case ("done", name):
-                    state = replace(state, completed=(*state.completed, name))
-                case ("failed", _):
-                    state = replace(state, compensating=True)
-                case ("compensated", name):
-                    state = replace(state, completed=tuple(n for n in state.completed if n != name))
-                case _:
-                    raise DTCourseError(f"the saga log holds an unknown record {record!r}")
-        return state
-
-    @property
-    def outcome(self) -> str | None:
-        if self.compensating:
-            return COMPENSATED if not self.completed else None
-        return COMMITTED if len(self.completed) == len(self.saga.steps) else None
-
-    def next_request(self) -> tuple[CallKind, Step] | None:
-        if self.outcome is not None:
-            return None
-        if self.compensating:
-            return "compensate", self.saga.step(self.completed[-1])
-        return "execute", self.saga.steps[len(self.completed)]
-
-    def on_reply(self, kind: CallKind, step: Step, ok: bool) -> tuple[Orchestrator, tuple]:
-        if kind == "execute" and ok:
-            return replace(self, completed=(*self.completed, step.name)), (("done", step.name),)
-        if kind == "execute":
-            return replace(self, compensating=True), (("failed", step.name),)
-        if ok:
-            rest = tuple(name for name in self.completed if name != step.name)
-            return replace(self, completed=rest), (("compensated", step.name),)
-        return self, ()  # a transient failure: the same compensation is asked for again
-
-
-def orchestrate(saga: Saga, services: Services, log: SagaLog) -> str:
-    """Run (or, after a crash, resume) ``saga``; returns ``"committed"`` or ``"compensated"``."""
-    state = Orchestrator.recover(saga, log.records())
-    while (request := state.next_request()) is not None:
-        kind, step = request
-        ok = services.execute(step) if kind == "execute" else services.compensate(step)
-        state, records = state.on_reply(kind, step, ok)
-        for record in records:
-            log.write(record)
-    assert state.outcome is not None
-    return state.outcome
-
-
 # --- running an orchestrator under faults ----------------------------------------------
+
+
+class CrashCaught(DTCourseError):
+    """The orchestrator went on after its simulated crash, which a real process cannot."""
+
+
+def _caught(what: str) -> str:
+    return (
+        f"the orchestrator crashed (OrchestratorCrash was raised inside it), yet it {what} "
+        "instead of dying: do not catch OrchestratorCrash. Catch Exception, never "
+        "BaseException, and write no bare `except:`; a restarted orchestrator learns what "
+        "happened from log.records()"
+    )
+
 
 RunSaga = Callable[[Saga, Services, SagaLog], Any]
 
@@ -550,12 +530,19 @@ def run(
     while True:
         try:
             outcome = orchestrator(saga, Services(world, saga, ORCHESTRATOR, life), log)
-            break
         except OrchestratorCrash:
             crashes += 1
-            life.number += 1
+            life.restart()
             world.recorder.clock += 1
             world.recorder.add("recover", ORCHESTRATOR, detail=f"{len(log)} log records")
+            continue
+        except (Exception, RunawayOrchestrator) as error:
+            if life.dead:
+                raise CrashCaught(_caught(f"raised {type(error).__name__}")) from None
+            raise
+        if life.dead:
+            raise CrashCaught(_caught(f"returned {outcome!r}"))
+        break
     world.recorder.add("decide", ORCHESTRATOR, detail=str(outcome))
     return SagaRun(
         saga=saga,
@@ -573,12 +560,12 @@ def run(
     )  # fmt: skip
 
 
-# --- two sagas at once: the missing isolation ------------------------------------------
+# --- several sagas at once: the missing isolation ----------------------------------------
 
 
 @dataclass(frozen=True)
 class Reading:
-    """A value another saga's step saw, and what the owner of that value did later."""
+    """A value a saga's step saw at its service just before it was executed."""
 
     time: float
     saga: str
@@ -595,102 +582,223 @@ class InterleavedRun:
     trace: Trace
 
 
-def run_interleaved(
-    sagas: Sequence[Saga],
-    schedule: Iterable[str],
-    *,
-    stores: Mapping[str, Mapping[str, Value]] | None = None,
-    failing: Mapping[str, str] | None = None,
-    watch: Sequence[tuple[str, str]] = (),
-) -> InterleavedRun:
-    """Run several sagas with the reference orchestrator, one request at a time.
+class _Abandoned(BaseException):  # noqa: N818 - it ends a thread, it is not an error
+    """Another saga's orchestrator failed: this one is stopped where it waits."""
 
-    ``schedule`` names the saga that makes the next request (saga ids); when it runs out,
-    the sagas still running take turns. ``failing`` maps a saga id to its failing step.
-    Before each step is executed, the values of ``watch`` (service, key) pairs at its
-    service are read: what that step sees.
+
+class _Turns:
+    """Lets one orchestrator thread run at a time, from one request to just before the
+    next: a turn is one request and whatever the orchestrator does with its reply.
+
+    Each saga's orchestrator is an ordinary function that calls ``services.execute``; it
+    runs in a thread of its own that waits for its turn inside each request, so any
+    orchestrator function can be interleaved, deterministically, without rewriting it.
     """
+
+    def __init__(self, wait_seconds: float) -> None:
+        self.cond = threading.Condition()
+        self.granted: str | None = None
+        self.running: str | None = None
+        self.done: set[str] = set()
+        self.outcomes: dict[str, Any] = {}
+        self.error: BaseException | None = None
+        self.closing = False
+        self.wait_seconds = wait_seconds
+
+    # -- in an orchestrator's thread --
+
+    def wait_turn(self, saga_id: str) -> None:
+        with self.cond:
+            self.running = None
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.granted == saga_id or self.closing)
+            if self.closing:
+                raise _Abandoned()
+            self.granted = None
+            self.running = saga_id
+
+    def finish(self, saga_id: str, outcome: Any = None, error: BaseException | None = None):
+        with self.cond:
+            self.done.add(saga_id)
+            self.outcomes[saga_id] = outcome
+            if error is not None and self.error is None:
+                self.error = error
+            self.running = None
+            self.cond.notify_all()
+
+    # -- in the caller's thread --
+
+    def start(self, saga_id: str, thread: threading.Thread) -> None:
+        with self.cond:
+            self.running = saga_id
+        thread.start()
+        self._wait_idle(saga_id)
+
+    def give(self, saga_id: str) -> None:
+        with self.cond:
+            if saga_id in self.done:
+                return
+            self.granted = self.running = saga_id
+            self.cond.notify_all()
+        self._wait_idle(saga_id)
+
+    def _wait_idle(self, saga_id: str) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.running is None, timeout=self.wait_seconds):
+                self.error = self.error or DTCourseError(
+                    f"the orchestrator of saga {saga_id!r} ran for {self.wait_seconds:g} s "
+                    "without making a request or returning; is it looping?"
+                )
+
+    def close(self) -> None:
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+
+
+class _TurnServices(Services):
+    """Services that wait for the saga's turn before each request, and note what an
+    executed step sees at its service (the ``watch`` values)."""
+
+    def __init__(
+        self, world: World, saga: Saga, node: str, life: _Incarnation, turns: _Turns,
+        watch: Sequence[tuple[str, str]], readings: list[Reading],
+    ) -> None:  # fmt: skip
+        super().__init__(world, saga, node, life)
+        self._turns, self._watch, self._readings = turns, watch, readings
+
+    def _call(self, kind: CallKind, step: Step) -> bool:
+        self._turns.wait_turn(self._saga.id)
+        if kind == "execute" and isinstance(step, Step):
+            for service, key in self._watch:
+                if service == step.service:
+                    value = self._world.read(service, key)
+                    self._readings.append(
+                        Reading(self._world.recorder.clock, self._saga.id, service, key, value)
+                    )
+        return super()._call(kind, step)
+
+
+def _interleave(
+    orchestrator: RunSaga,
+    sagas: Sequence[Saga],
+    turns_of: Callable[[_Turns], Iterable[str]],
+    *,
+    stores: Mapping[str, Mapping[str, Value]] | None,
+    failing: Mapping[str, str] | None,
+    watch: Sequence[tuple[str, str]],
+    wait_seconds: float,
+) -> InterleavedRun:
     by_id = {saga.id: saga for saga in sagas}
     if len(by_id) != len(sagas):
         raise DTCourseError("every saga in an interleaving needs its own id")
+    failing = dict(failing or {})
     nodes = {saga.id: f"saga {saga.id}" for saga in sagas}
     world = World(
         ORDER_STORES if stores is None else stores,
         nodes=(*nodes.values(), *dict.fromkeys(s.service for saga in sagas for s in saga.steps)),
     )
-    states = {saga.id: Orchestrator(saga) for saga in sagas}
-    lives = {saga.id: _Incarnation(Faults()) for saga in sagas}
-    logs = {saga.id: SagaLog(world, nodes[saga.id], lives[saga.id]) for saga in sagas}
-    failing = dict(failing or {})
+    turns = _Turns(wait_seconds)
     readings: list[Reading] = []
+
+    def drive(saga: Saga) -> None:
+        life = _Incarnation(Faults(fail_step=failing.get(saga.id)))
+        log = SagaLog(world, nodes[saga.id], life)
+        services = _TurnServices(world, saga, nodes[saga.id], life, turns, watch, readings)
+        try:
+            outcome = orchestrator(saga, services, log)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            turns.finish(saga.id, error=None if isinstance(error, _Abandoned) else error)
+            return
+        world.recorder.add("decide", nodes[saga.id], detail=str(outcome))
+        turns.finish(saga.id, outcome)
+
     for saga in sagas:
         world.recorder.add("start", nodes[saga.id], detail=f"saga {saga.id}")
-
-    def turns() -> Iterable[str]:
-        yield from schedule
-        for saga_id in itertools.cycle(list(by_id)):
-            if all(state.outcome is not None for state in states.values()):
-                return
-            yield saga_id
-
-    for saga_id in turns():
-        if saga_id not in by_id:
-            raise DTCourseError(f"the schedule names {saga_id!r}, which is not a saga id here")
-        state = states[saga_id]
-        request = state.next_request()
-        if request is None:
-            continue
-        kind, step = request
-        for service, key in watch:
-            if kind == "execute" and service == step.service:
-                readings.append(
-                    Reading(world.recorder.clock, saga_id, service, key, world.read(service, key))
-                )
-        ok = world.request(
-            by_id[saga_id], nodes[saga_id], kind, step, lives[saga_id].number,
-            fail=failing.get(saga_id) == step.name, transient_failures=0, crash_after=False,
-        )  # fmt: skip
-        state, records = state.on_reply(kind, step, ok)
-        for record in records:
-            logs[saga_id].write(record)
-        states[saga_id] = state
-        if state.outcome is not None:
-            world.recorder.add("decide", nodes[saga_id], detail=state.outcome)
+    threads = [
+        threading.Thread(target=drive, args=(saga,), name=f"saga {saga.id}", daemon=True)
+        for saga in sagas
+    ]
+    try:
+        for saga, thread in zip(sagas, threads, strict=True):
+            if turns.error is None:
+                turns.start(saga.id, thread)
+        for saga_id in turns_of(turns):
+            if turns.error is not None:
+                break
+            if saga_id not in by_id:
+                raise DTCourseError(f"the schedule names {saga_id!r}, which is not a saga id here")
+            turns.give(saga_id)
+    finally:
+        turns.close()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(timeout=1.0)
+    if turns.error is not None:
+        raise turns.error
     return InterleavedRun(
-        outcomes={saga_id: str(state.outcome) for saga_id, state in states.items()},
+        outcomes={saga.id: str(turns.outcomes.get(saga.id)) for saga in sagas},
         stores=world.stores,
         readings=tuple(readings),
         trace=world.trace(),
     )
 
 
+def run_interleaved(
+    orchestrator: RunSaga,
+    sagas: Sequence[Saga],
+    schedule: Iterable[str],
+    *,
+    stores: Mapping[str, Mapping[str, Value]] | None = None,
+    failing: Mapping[str, str] | None = None,
+    watch: Sequence[tuple[str, str]] = (),
+    wait_seconds: float = 30.0,
+) -> InterleavedRun:
+    """Run several sagas, each with ``orchestrator``, one request at a time.
+
+    ``schedule`` names the saga that makes the next request (saga ids); when it runs out,
+    the sagas still running take turns. ``failing`` maps a saga id to its failing step.
+    Before each step is executed, the values of ``watch`` (service, key) pairs at its
+    service are read: what that step sees. Nothing crashes here; an exception raised by an
+    orchestrator propagates.
+    """
+    ids = [saga.id for saga in sagas]
+
+    def turns_of(turns: _Turns) -> Iterable[str]:
+        yield from schedule
+        while len(turns.done) < len(ids):
+            yield from (saga_id for saga_id in ids if saga_id not in turns.done)
+
+    return _interleave(
+        orchestrator, sagas, turns_of,
+        stores=stores, failing=failing, watch=watch, wait_seconds=wait_seconds,
+    )  # fmt: skip
+
+
 def serial_outcomes(
+    orchestrator: RunSaga,
     sagas: Sequence[Saga],
     *,
     stores: Mapping[str, Mapping[str, Value]] | None = None,
     failing: Mapping[str, str] | None = None,
 ) -> dict[tuple[str, ...], dict[str, str]]:
-    """Each serial order of ``sagas`` and the outcomes it gives, to compare with an
-    interleaving: an outcome that no serial order produces is an isolation anomaly."""
+    """Each serial order of ``sagas`` (one runs to its end before the next begins) and the
+    outcomes it gives, to compare with an interleaving: an outcome that no serial order
+    produces is an isolation anomaly."""
     results: dict[tuple[str, ...], dict[str, str]] = {}
     for order in itertools.permutations([saga.id for saga in sagas]):
-        schedule = [saga_id for saga_id in order for _ in range(4 * len(sagas[0].steps) + 4)]
-        done = run_interleaved(sagas, schedule, stores=stores, failing=failing)
+
+        def turns_of(turns: _Turns, order: tuple[str, ...] = order) -> Iterable[str]:
+            for saga_id in order:
+                while saga_id not in turns.done:
+                    yield saga_id
+
+        done = _interleave(
+            orchestrator, sagas, turns_of, stores=stores, failing=failing, watch=(),
+            wait_seconds=30.0,
+        )  # fmt: skip
         results[order] = dict(done.outcomes)
     return results
-
-
-def anomaly_demo() -> InterleavedRun:
-    """The reading's lost sale: saga o1 reserves the last two widgets, so saga o2 (one
-    widget) is refused; then o1's card is declined and its reservation released."""
-    sagas = (order_saga("o1", quantity=2), order_saga("o2", quantity=1, customer="bob"))
-    return run_interleaved(
-        sagas,
-        ["o1", "o1", "o2", "o2", "o1"],
-        stores=DEMO_STORES,
-        failing={"o1": "charge_card"},
-        watch=(("inventory", "widgets"),),
-    )
 
 
 DEMO_STORES: Mapping[str, Mapping[str, Value]] = {
@@ -698,3 +806,221 @@ DEMO_STORES: Mapping[str, Mapping[str, Value]] = {
     "inventory": {"widgets": 2},
     "payments": {"alice": 100, "bob": 100},
 }
+DEMO_SCHEDULE: tuple[str, ...] = ("o1", "o1", "o2", "o2", "o1")
+
+
+def demo_sagas() -> tuple[Saga, Saga]:
+    """The reading's two orders: o1 wants both widgets in stock, o2 wants one."""
+    return order_saga("o1", quantity=2), order_saga("o2", quantity=1, customer="bob")
+
+
+def anomaly_demo(orchestrator: RunSaga) -> InterleavedRun:
+    """The reading's lost sale, with any orchestrator: saga o1 reserves the last two
+    widgets, so saga o2 (one widget) is refused; then o1's card is declined and its
+    reservation released. A correct orchestrator keeps each saga atomic, and the sale is
+    lost all the same: what is missing is isolation."""
+    return run_interleaved(
+        orchestrator,
+        demo_sagas(),
+        DEMO_SCHEDULE,
+        stores=DEMO_STORES,
+        failing={"o1": "charge_card"},
+        watch=(("inventory", "widgets"),),
+    )
+
+
+# --- runs recorded when the course was built -------------------------------------------
+
+RECORDINGS = Path(__file__).with_name("recorded_sagas.json")
+RECORDINGS_FORMAT = 1
+
+
+def _tuples(value: Any) -> Any:
+    """JSON turns tuples into lists; log records were tuples, so turn them back."""
+    if isinstance(value, list):
+        return tuple(_tuples(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _tuples(item) for key, item in value.items()}
+    return value
+
+
+def _trace_json(trace: Trace) -> dict[str, Any]:
+    return {
+        "nodes": list(trace.nodes),
+        "events": [
+            {f.name: getattr(event, f.name) for f in fields(Event)
+             if getattr(event, f.name) is not None}
+            for event in trace.events
+        ],
+    }  # fmt: skip
+
+
+def _trace_from(data: Mapping[str, Any]) -> Trace:
+    return Trace(tuple(data["nodes"]), tuple(Event(**event) for event in data["events"]))
+
+
+def _saga_json(saga: Saga) -> dict[str, Any]:
+    return {"id": saga.id, "steps": [asdict(step) for step in saga.steps]}
+
+
+def _saga_from(data: Mapping[str, Any]) -> Saga:
+    def effect(pairs: Iterable[Sequence[Any]]) -> Effect:
+        return tuple((key, value) for key, value in pairs)
+
+    steps = tuple(
+        Step(step["name"], step["service"], step["action"], step["compensation"],
+             effect(step["effect"]), effect(step["undo"]))
+        for step in data["steps"]
+    )  # fmt: skip
+    return Saga(data["id"], steps)
+
+
+def saga_run_json(result: SagaRun) -> dict[str, Any]:
+    """A ``SagaRun`` as plain JSON-able data (what ``recordings()`` reads back)."""
+    return {
+        "saga": _saga_json(result.saga),
+        "faults": {
+            "fail_step": result.faults.fail_step,
+            "compensation_failures": [list(pair) for pair in result.faults.compensation_failures],
+            "crash_at": sorted(result.faults.crash_at),
+        },
+        "outcome": result.outcome,
+        "calls": [asdict(call) for call in result.calls],
+        "records": copy.deepcopy(list(result.records)),
+        "crashes": result.crashes,
+        "crash_points": result.crash_points,
+        "status": dict(result.status),
+        "initial": copy.deepcopy(dict(result.initial)),
+        "stores": copy.deepcopy(dict(result.stores)),
+        "trace": _trace_json(result.trace),
+    }
+
+
+def _saga_run_from(data: Mapping[str, Any]) -> SagaRun:
+    faults = data["faults"]
+    return SagaRun(
+        saga=_saga_from(data["saga"]),
+        faults=Faults(
+            fail_step=faults["fail_step"],
+            compensation_failures=tuple(
+                (name, count) for name, count in faults["compensation_failures"]
+            ),
+            crash_at=frozenset(faults["crash_at"]),
+        ),
+        outcome=data["outcome"],
+        calls=tuple(Call(**call) for call in data["calls"]),
+        records=_tuples(data["records"]),
+        crashes=data["crashes"],
+        crash_points=data["crash_points"],
+        status=dict(data["status"]),
+        initial=data["initial"],
+        stores=data["stores"],
+        trace=_trace_from(data["trace"]),
+    )
+
+
+def interleaved_run_json(result: InterleavedRun) -> dict[str, Any]:
+    """An ``InterleavedRun`` as plain JSON-able data."""
+    return {
+        "outcomes": dict(result.outcomes),
+        "stores": copy.deepcopy(dict(result.stores)),
+        "readings": [asdict(reading) for reading in result.readings],
+        "trace": _trace_json(result.trace),
+    }
+
+
+def _interleaved_run_from(data: Mapping[str, Any]) -> InterleavedRun:
+    return InterleavedRun(
+        outcomes=dict(data["outcomes"]),
+        stores=data["stores"],
+        readings=tuple(Reading(**reading) for reading in data["readings"]),
+        trace=_trace_from(data["trace"]),
+    )
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """Runs of the course's own orchestrator, recorded when the course was built.
+
+    ``runs`` by name (``"commit"``, ``"fails at charge_card"``, ``"crash at 5"`` ...);
+    ``lost_sale``: ``anomaly_demo``; ``serial``: ``serial_outcomes`` of the same sagas.
+    """
+
+    runs: Mapping[str, SagaRun]
+    lost_sale: InterleavedRun
+    serial: Mapping[tuple[str, ...], Mapping[str, str]]
+
+
+def recordings_json(
+    runs: Mapping[str, SagaRun],
+    lost_sale: InterleavedRun,
+    serial: Mapping[tuple[str, ...], Mapping[str, str]],
+) -> dict[str, Any]:
+    """The document the course's build writes into ``recorded_sagas.json``."""
+    return {
+        "format": RECORDINGS_FORMAT,
+        "runs": {name: saga_run_json(result) for name, result in runs.items()},
+        "lost_sale": interleaved_run_json(lost_sale),
+        "serial": [[list(order), dict(outcomes)] for order, outcomes in serial.items()],
+    }
+
+
+def recordings(path: Path = RECORDINGS) -> Recordings:
+    """Read the recorded runs back as the objects ``run`` and ``anomaly_demo`` return."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DTCourseError(
+            f"the recorded saga runs are missing ({path}); reinstall dtcourse"
+        ) from None
+    if document.get("format") != RECORDINGS_FORMAT:
+        raise DTCourseError(f"{path} has format {document.get('format')!r}; reinstall dtcourse")
+    return Recordings(
+        runs={name: _saga_run_from(run) for name, run in document["runs"].items()},
+        lost_sale=_interleaved_run_from(document["lost_sale"]),
+        serial={tuple(order): dict(outcomes) for order, outcomes in document["serial"]},
+    )
+
+
+__all__ = [
+    "COMMITTED",
+    "COMPENSATED",
+    "DEMO_SCHEDULE",
+    "DEMO_STORES",
+    "ORCHESTRATOR",
+    "ORDER_STORES",
+    "OUTCOMES",
+    "RECORDINGS",
+    "RECORDINGS_FORMAT",
+    "Call",
+    "CallKind",
+    "CrashCaught",
+    "Effect",
+    "Faults",
+    "InterleavedRun",
+    "OrchestratorCrash",
+    "Reading",
+    "Recordings",
+    "RunSaga",
+    "RunawayOrchestrator",
+    "Saga",
+    "SagaLog",
+    "SagaRun",
+    "Services",
+    "Status",
+    "Step",
+    "Value",
+    "World",
+    "anomaly_demo",
+    "demo_sagas",
+    "interleaved_run_json",
+    "order_saga",
+    "recordings",
+    "recordings_json",
+    "run",
+    "run_interleaved",
+    "saga_run_json",
+    "serial_outcomes",
+    "trip_saga",
+    "trip_stores",
+]

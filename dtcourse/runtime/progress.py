@@ -100,15 +100,51 @@ class ChecklistStatus:
 
 @dataclass(frozen=True)
 class ItemStatus:
-    """One trackable item with its derived status."""
+    """One trackable item with its derived status.
+
+    ``reading_minutes`` is the planned time to read or watch it (the learning path's
+    duration for a resource, the running time for a video when known; 0 for an exercise;
+    None when unknown); ``exercise_minutes`` is the estimated time of an exercise (0 for
+    everything else). The two are kept apart because only the first is the learning path's.
+    """
 
     id: str
     phase: str | None
     kind: str
     title: str
-    minutes: int | None
+    reading_minutes: int | None
+    exercise_minutes: int
     done: bool
     completed_at: str | None
+
+
+@dataclass(frozen=True)
+class Minutes:
+    """Done and planned minutes, reading (and videos) apart from the exercise estimate."""
+
+    reading_done: int
+    reading_planned: int
+    exercises_done: int
+    exercises_planned: int
+
+    @property
+    def done(self) -> int:
+        return self.reading_done + self.exercises_done
+
+    @property
+    def planned(self) -> int:
+        return self.reading_planned + self.exercises_planned
+
+    def describe(self, reading_label: str = "reading", unit: str = "minutes") -> str:
+        """Done against planned, the learning path's minutes first, e.g. "reading 30 of 65
+        minutes + exercises 0 of about 75 minutes"; the exercise part (an estimate, so
+        "about") only when there are exercises."""
+        text = f"{reading_label} {self.reading_done} of {self.reading_planned} {unit}"
+        if self.exercises_planned:
+            text += (
+                f" + exercises {self.exercises_done} of about {self.exercises_planned} {unit}"
+            )
+        return text
 
 
 class ProgressStore:
@@ -232,7 +268,8 @@ class ProgressStore:
                     phase=item.phase if isinstance(item, Resource | Exercise) else None,
                     kind=item_kind,
                     title=item.title,
-                    minutes=_planned_minutes(item),
+                    reading_minutes=_planned_minutes(item),
+                    exercise_minutes=item.minutes if isinstance(item, Exercise) else 0,
                     done=done,
                     completed_at=event[1] if done and event is not None else None,
                 )
@@ -243,10 +280,11 @@ class ProgressStore:
         """One row per trackable item, indexed by item id.
 
         Columns: ``phase`` (missing for additional resources and videos), ``kind``,
-        ``title``, ``minutes`` (planned: the learning path's duration for a resource, the
-        running time for a video when known; 0 for an exercise, which has no planned
-        duration of its own; missing when unknown), ``status`` (``done`` or ``todo``)
-        and ``completed_at`` (UTC, missing unless done).
+        ``title``, ``reading_minutes`` (planned: the learning path's duration for a
+        resource, the running time for a video when known; 0 for an exercise; missing when
+        unknown), ``exercise_minutes`` (the estimate for an exercise, 0 for anything else,
+        so each column sums to its total), ``status`` (``done`` or ``todo``) and
+        ``completed_at`` (UTC, missing unless done).
         """
         import pandas as pd
 
@@ -256,7 +294,12 @@ class ProgressStore:
                 "phase": [s.phase for s in statuses],
                 "kind": [s.kind for s in statuses],
                 "title": [s.title for s in statuses],
-                "minutes": pd.array([s.minutes for s in statuses], dtype="Int64"),
+                "reading_minutes": pd.array(
+                    [s.reading_minutes for s in statuses], dtype="Int64"
+                ),
+                "exercise_minutes": pd.array(
+                    [s.exercise_minutes for s in statuses], dtype="Int64"
+                ),
                 "status": ["done" if s.done else "todo" for s in statuses],
                 "completed_at": pd.to_datetime(
                     [s.completed_at for s in statuses], utc=True, format="ISO8601"
@@ -282,17 +325,35 @@ class ProgressStore:
         return tuple(result)
 
     def minutes(self) -> tuple[int, int]:
-        """(done, planned) minutes over the items whose duration is known."""
-        statuses = self.items()
-        done = sum(s.minutes or 0 for s in statuses if s.done)
-        return done, sum(s.minutes or 0 for s in statuses)
+        """(done, planned) reading minutes: resources and videos whose duration is known."""
+        found = self.minute_totals()
+        return found.reading_done, found.reading_planned
+
+    def exercise_minutes(self) -> tuple[int, int]:
+        """(done, planned) estimated exercise minutes; an exercise counts once passed."""
+        found = self.minute_totals()
+        return found.exercises_done, found.exercises_planned
+
+    def minute_totals(self, phase_id: str | None = None) -> Minutes:
+        """Reading and exercise minutes, done and planned; one phase's when named
+        (then videos, which belong to no phase, are left out)."""
+        statuses = [
+            s for s in self.items() if phase_id is None or s.phase == phase_id
+        ]
+        return Minutes(
+            reading_done=sum(s.reading_minutes or 0 for s in statuses if s.done),
+            reading_planned=sum(s.reading_minutes or 0 for s in statuses),
+            exercises_done=sum(s.exercise_minutes for s in statuses if s.done),
+            exercises_planned=sum(s.exercise_minutes for s in statuses),
+        )
 
     def summary(self) -> dict[str, Any]:
         """Everything in plain JSON types: items, phases, checklist and minutes."""
         statuses = self.items()
         by_id = {s.id: s for s in statuses}
-        done_minutes = sum(s.minutes or 0 for s in statuses if s.done)
-        planned_minutes = sum(s.minutes or 0 for s in statuses)
+        done_minutes = sum(s.reading_minutes or 0 for s in statuses if s.done)
+        planned_minutes = sum(s.reading_minutes or 0 for s in statuses)
+        exercises_done = sum(s.exercise_minutes for s in statuses if s.done)
         checklist = self.checklist()
         phases = []
         for phase in self._syllabus.phases:
@@ -312,8 +373,12 @@ class ProgressStore:
                         "total": phase.points,
                     },
                     "minutes": {
-                        "done": sum(by_id[r].minutes or 0 for r in read),
+                        "done": sum(by_id[r].reading_minutes or 0 for r in read),
                         "planned": phase.minutes,
+                    },
+                    "exercise_minutes": {
+                        "done": sum(e.minutes for e in passed),
+                        "planned": phase.exercise_minutes,
                     },
                 }
             )
@@ -322,6 +387,10 @@ class ProgressStore:
             "store": str(self._path),
             "version": self.version(),
             "minutes": {"done": done_minutes, "planned": planned_minutes},
+            "exercise_minutes": {
+                "done": exercises_done,
+                "planned": self._syllabus.total_exercise_minutes,
+            },
             "phases": phases,
             "checklist": [
                 {"id": c.id, "text": c.text, "done": c.done, "missing": list(c.missing)}
@@ -333,7 +402,8 @@ class ProgressStore:
                     "phase": s.phase,
                     "kind": s.kind,
                     "title": s.title,
-                    "minutes": s.minutes,
+                    "reading_minutes": s.reading_minutes,
+                    "exercise_minutes": s.exercise_minutes,
                     "status": "done" if s.done else "todo",
                     "completed_at": s.completed_at,
                 }

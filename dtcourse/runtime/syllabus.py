@@ -9,13 +9,14 @@ and the field, because a half-loaded syllabus would silently hide an exercise.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from dtcourse.errors import SyllabusError
 
@@ -39,7 +40,12 @@ class Reference:
 
 @dataclass(frozen=True)
 class Resource:
-    """A reading of the learning path, in its phase's order."""
+    """A reading of the learning path, in its phase's order.
+
+    ``minutes`` is the learning path's duration, kept exactly; ``exercise_minutes`` is the
+    course's own estimate for the reading's exercises (the sum of theirs), shown next to
+    it so that a student can plan honestly.
+    """
 
     id: str
     phase: str
@@ -51,6 +57,7 @@ class Resource:
     next_step: str | None
     dependencies: tuple[str, ...]
     references: tuple[Reference, ...]
+    exercise_minutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,14 @@ class Video:
 
 @dataclass(frozen=True)
 class Exercise:
+    """A graded exercise; ``minutes`` estimates the time a student needs for it."""
+
     id: str
     phase: str
     resource: str
     title: str
     points: int
+    minutes: int
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,13 @@ class Phase:
 
     @property
     def minutes(self) -> int:
+        """Reading minutes: the learning path's durations of the phase's resources."""
         return sum(resource.minutes for resource in self.resources)
+
+    @property
+    def exercise_minutes(self) -> int:
+        """The estimated minutes of the phase's exercises."""
+        return sum(exercise.minutes for exercise in self.exercises)
 
     @property
     def points(self) -> int:
@@ -199,8 +215,20 @@ class Syllabus:
         return sum(r.minutes for r in self.resources) + sum(v.minutes or 0 for v in self.videos)
 
     @property
+    def total_exercise_minutes(self) -> int:
+        """The estimated minutes of every exercise, apart from the planned minutes."""
+        return sum(exercise.minutes for exercise in self.exercises)
+
+    @property
     def total_points(self) -> int:
         return sum(phase.points for phase in self.phases)
+
+
+def time_text(reading: int, exercises: int, unit: str = "min") -> str:
+    """A reading's time, the learning path's minutes first: "reading 40 min + exercises
+    about 60 min"; the exercise part only when there are exercises."""
+    text = f"reading {reading} {unit}"
+    return text + (f" + exercises about {exercises} {unit}" if exercises else "")
 
 
 def kind_of(item: Item) -> str:
@@ -311,8 +339,7 @@ class _Table:
             name, list, f"an array of tables ([[{name}]])", _REQUIRED if required else []
         )
         return [
-            _Table(self.path, f"{label} #{index + 1}", value)
-            for index, value in enumerate(values)
+            _Table(self.path, f"{label} #{index + 1}", value) for index, value in enumerate(values)
         ]
 
     def identify(self, kind: str) -> _Table:
@@ -330,8 +357,14 @@ def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _type_name(value: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-             list: "a list", dict: "a table"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "a table",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -438,9 +471,7 @@ class _Parser:
             phase_id = known_phase(table, "phase")
             resource_id = table.text("resource")
             if resource_id not in by_id:
-                raise table.field_error(
-                    "resource", f"names unknown resource {resource_id!r}"
-                )
+                raise table.field_error("resource", f"names unknown resource {resource_id!r}")
             if by_id[resource_id].phase != phase_id:
                 raise table.field_error(
                     "phase",
@@ -454,8 +485,16 @@ class _Parser:
                     resource=resource_id,
                     title=table.text("title"),
                     points=table.integer("points", positive=True),
+                    minutes=table.integer("minutes", positive=True),
                 )
             )
+        resources = [
+            dataclasses.replace(
+                resource,
+                exercise_minutes=sum(e.minutes for e in exercises if e.resource == resource.id),
+            )
+            for resource in resources
+        ]
 
         additional = []
         for table in top.tables("additional", "additional resource", required=False):
@@ -490,9 +529,14 @@ class _Parser:
                 raise table.field_error("kind", f"must be one of {CHECKLIST_KINDS}, not {kind!r}")
             phase = known_phase(table, "phase") if kind == "phase" else None
             if kind == "supplementary" and "phase" in table.data:
-                raise table.field_error("phase", "is only allowed for kind = \"phase\"")
+                raise table.field_error("phase", 'is only allowed for kind = "phase"')
             checklist.append(
-                ChecklistItem(id=check_id, text=table.text("text"), kind=kind, phase=phase)
+                ChecklistItem(
+                    id=check_id,
+                    text=table.text("text"),
+                    kind=cast(ChecklistKind, kind),
+                    phase=phase,
+                )
             )
 
         phases = tuple(

@@ -23,6 +23,7 @@ import ipywidgets as widgets
 
 from dtcourse.engine.trace import Trace
 from dtcourse.errors import DTCourseError
+from dtcourse.runtime.syllabus import time_text
 
 if TYPE_CHECKING:
     from dtcourse.runtime.progress import ChecklistStatus, ProgressStore
@@ -171,7 +172,8 @@ def resource_html(resource: Resource, syllabus: Syllabus) -> str:
         '<div class="dtc-res">',
         f'<span class="dtc-order">{resource.order}</span>',
         f'<span class="dtc-title">{html.escape(resource.title)}</span>',
-        f'<span class="dtc-meta">{html.escape(resource.kind)} · {resource.minutes} min</span>',
+        f'<span class="dtc-meta">{html.escape(resource.kind)} · '
+        f"{time_text(resource.minutes, resource.exercise_minutes)}</span>",
         needs,
         f'<div class="dtc-focus"><span class="dtc-sub">Focus:</span> '
         f"{html.escape(resource.focus)}</div>",
@@ -382,17 +384,16 @@ class ResourceList(_StoreBound, widgets.VBox):
         """Read marks, minutes read and the dependency notice, as the store has them."""
         view = self._store.view()
         gaps = dependency_gaps(self._syllabus, self._phase, self._store.checklist())
-        read_minutes = 0
         with self._sync():
             for resource in self._phase.resources:
                 done = bool(view.loc[resource.id, "status"] == "done")
-                read_minutes += resource.minutes if done else 0
                 _style_read_toggle(self.toggles[resource.id], done)
             self.notice.value = notice_html(gaps)
         count = sum(1 for toggle in self.toggles.values() if toggle.value)
+        minutes = self._store.minute_totals(self._phase.id)
         self.summary.value = (
             f'<div class="dtc-sub">{count} of {len(self.toggles)} read · '
-            f"{minutes_text(read_minutes, self._phase.minutes)}</div>"
+            f"{html.escape(minutes.describe())}</div>"
         )
 
 
@@ -539,7 +540,8 @@ class Checklist(_StoreBound, widgets.VBox):
         """Phase lines, supplementary ticks and minutes, as the store has them."""
         view = self._store.view()
         statuses = self._store.checklist()
-        done, planned = self._store.minutes()
+        minutes = self._store.minute_totals()
+        done, planned = minutes.done, minutes.planned
         with self._sync():
             for status in statuses:
                 if status.id in self.checks:
@@ -559,7 +561,7 @@ class Checklist(_StoreBound, widgets.VBox):
         self.progress.max = max(planned, 1)
         self.progress.value = min(done, self.progress.max)
         self.progress.bar_style = "success" if planned and done >= planned else "info"
-        self.minutes_label.value = minutes_text(done, planned)
+        self.minutes_label.value = minutes.describe("reading and videos")
 
     def _supplementary_missing(self, status: ChecklistStatus) -> str:
         total = len(self.ticks)

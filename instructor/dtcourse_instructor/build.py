@@ -12,7 +12,12 @@ from pathlib import Path
 from dtcourse.errors import GradingError
 from dtcourse.runtime.syllabus import load_syllabus
 from dtcourse_instructor.authoring import convert, select_phases, write_notebook
-from dtcourse_instructor.casedata import CASES_FOLDER, write_cases
+from dtcourse_instructor.casedata import (
+    CASES_FOLDER,
+    PACKAGE_FOLDER,
+    write_cases,
+    write_package_data,
+)
 from dtcourse_instructor.course_folder import course_root
 from dtcourse_instructor.grading import generate_release
 
@@ -36,7 +41,7 @@ def build(
             raise GradingError(f"{text} is missing: every phase needs its jupytext file")
         changed = write_notebook(convert(text, syllabus), root / phase_file.source)
         report(f"{phase_file.source}: {'updated' if changed else 'unchanged'}")
-    for path in write_cases(root / CASES_FOLDER):
+    for path in [*write_cases(root / CASES_FOLDER), *write_package_data(root / PACKAGE_FOLDER)]:
         report(f"{path.relative_to(root)}: updated")
     if release:
         generate_release(root, (phase_file.assignment for phase_file in chosen))

@@ -14,27 +14,56 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dtcourse.errors import GradingError
+from dtcourse.runtime.notebook import SCRATCH_ENV
 from dtcourse_instructor.authoring import exercise_of_grade_id
+from dtcourse_instructor.runner import local_kernel_config
 
 
-def load_api(root: Path):
-    """An NbGraderAPI for the course rooted at ``root`` (where nbgrader_config.py is)."""
+@contextlib.contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder for the kernels started meanwhile, named in ``$DTCOURSE_SCRATCH``.
+
+    This process, not the kernel, owns the folder: it is removed when the block ends,
+    even when the kernel died or the grading step raised.
+    """
+    previous = os.environ.get(SCRATCH_ENV)
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as folder:
+        os.environ[SCRATCH_ENV] = folder
+        try:
+            yield Path(folder)
+        finally:
+            if previous is None:
+                os.environ.pop(SCRATCH_ENV, None)
+            else:
+                os.environ[SCRATCH_ENV] = previous
+
+
+def load_api(root: Path, kernels: Path | None = None):
+    """An NbGraderAPI for the course rooted at ``root`` (where nbgrader_config.py is).
+
+    ``kernels``: a folder this process owns for the sockets of the kernels it starts
+    (see ``local_kernel_config``); needed only when notebooks are executed.
+    """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     root = root.resolve()
     config_file = root / "nbgrader_config.py"
     if not config_file.exists():
         raise GradingError(f"{root} is not a course directory: nbgrader_config.py is missing")
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config = local_kernel_config(kernels) if kernels is not None else Config()
+    config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config())
     config.CourseDirectory.root = str(root)
     coursedir = CourseDirectory(config=config)
     api = NbGraderAPI(coursedir=coursedir, config=config)
@@ -83,15 +112,48 @@ def _run(what: str, step: Callable[..., dict], *args: object) -> dict:
     return result
 
 
+def _alembic_on_path() -> None:
+    """nbgrader shells out to ``alembic`` (gradebook migrations): put this venv's first."""
+    env_path = os.environ.get("PATH", "")
+    bin_dir = str(Path(os.sys.executable).parent)
+    if bin_dir not in env_path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, env_path])
+
+
 def generate_release(root: Path, assignments: Iterable[str]) -> None:
     """Build ``release/<assignment>`` from ``source/<assignment>`` with nbgrader."""
     api = load_api(root)
-    env_path = os.environ.get("PATH", "")
-    bin_dir = str(Path(os.sys.executable).parent)
-    if bin_dir not in env_path.split(os.pathsep):  # nbgrader shells out to alembic
-        os.environ["PATH"] = os.pathsep.join([bin_dir, env_path])
+    _alembic_on_path()
     for assignment in assignments:
         _run(f"release of {assignment}", api.generate_assignment, assignment)
+
+
+def record_in_gradebook(
+    root: Path, assignments: Iterable[str], report: Callable[[str], None] = print
+) -> None:
+    """Record each assignment's graded cells in the gradebook from ``source/``.
+
+    A fresh clone has the committed ``release/`` but no ``gradebook.db`` (it is never
+    committed), and autograde needs the gradebook's cells and checksums. nbgrader's
+    generate_assignment records them; the student version it also writes goes to a
+    temporary folder and is thrown away, so the committed ``release/`` stays as it is.
+    """
+    root = root.resolve()
+    api = load_api(root)
+    _alembic_on_path()
+    with tempfile.TemporaryDirectory(prefix="dtcourse-release-") as scratch:
+        api.coursedir.release_directory = scratch  # absolute: nbgrader joins it to root
+        for assignment in assignments:
+            if not (root / "source" / assignment).is_dir():
+                raise GradingError(
+                    f"the gradebook has no {assignment} and there is no source/{assignment} "
+                    "to record it from: run `dtcourse build` in the course folder first"
+                )
+            _run(f"recording {assignment} in the gradebook", api.generate_assignment, assignment)
+            report(
+                f"gradebook: recorded {assignment} from source/{assignment} "
+                "(it was missing; release/ is left as committed)"
+            )
 
 
 @dataclass(frozen=True)
@@ -130,9 +192,9 @@ def grade(
 ) -> GradeReport:
     """Autograde, generate feedback and collect scores for each submission."""
     from nbgrader.api import Gradebook
-    from sqlalchemy.exc import SAWarning
 
     api = load_api(root)
+    _alembic_on_path()  # opening a gradebook that does not exist yet creates it
     root = root.resolve()
     result = GradeReport()
     wanted = set(students) if students is not None else None
@@ -146,47 +208,62 @@ def grade(
         known = {assignment.name for assignment in gradebook.assignments}
     unknown = sorted({assignment for _, assignment, _ in jobs} - known)
     if unknown:
-        raise GradingError(
-            f"the gradebook has no {', '.join(unknown)}: run `dtcourse build` first, "
-            "which records each phase's graded cells"
-        )
+        record_in_gradebook(root, unknown, report)
     if not jobs:
         raise GradingError(
             f"no submissions found under {root / 'submitted'}: expected "
             "submitted/<student>/<phase>/<phase>.ipynb"
         )
-    for number, (student, assignment, folder) in enumerate(jobs, start=1):
-        started = time.perf_counter()
-        problem = _submission_problem(sorted(folder.glob("*.ipynb")))
-        if problem is None:
-            try:
-                _run("autograde", api.autograde, assignment, student)
-                _run("feedback", api.generate_feedback, assignment, student)
-            except GradingError as error:
-                problem = str(error)
-        elapsed = time.perf_counter() - started
-        result.seconds[(student, assignment)] = elapsed
-        if problem is not None:
-            result.problems.append((student, assignment, problem))
-            shutil.rmtree(root / "autograded" / student / assignment, ignore_errors=True)
-            report(f"[{number}/{len(jobs)}] {student} {assignment}: NOT GRADED: {problem}")
-            continue
-        with Gradebook(api.coursedir.db_url) as gradebook, warnings.catch_warnings():
-            warnings.simplefilter("ignore", SAWarning)
-            submission = gradebook.find_submission(assignment, student)
-            got, total = 0.0, 0.0
-            for notebook in submission.notebooks:
-                for grade_row in notebook.grades:
-                    score = float(grade_row.score or 0.0)
-                    maximum = float(grade_row.max_score or 0.0)
-                    got, total = got + score, total + maximum
-                    result.scores.append(
-                        CellScore(student, assignment, grade_row.name, score, maximum)
-                    )
-        report(
-            f"[{number}/{len(jobs)}] {student} {assignment}: {got:g}/{total:g} ({elapsed:.1f} s)"
-        )
+    # One scratch folder, owned here, for the kernels' sockets and progress stores: removed
+    # when grading ends, however it ends, even after a kernel died.
+    with scratch_folder("dtcourse-grading-") as scratch:
+        api = load_api(root, kernels=scratch)
+        for job_number, job in enumerate(jobs, start=1):
+            _grade_one(api, root, job, (job_number, len(jobs)), report, result)
     return result
+
+
+def _grade_one(
+    api: Any,
+    root: Path,
+    job: tuple[str, str, Path],
+    position: tuple[int, int],
+    report: Callable[[str], None],
+    result: GradeReport,
+) -> None:
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
+    student, assignment, folder = job
+    number, count = position
+    started = time.perf_counter()
+    problem = _submission_problem(sorted(folder.glob("*.ipynb")))
+    if problem is None:
+        try:
+            _run("autograde", api.autograde, assignment, student)
+            _run("feedback", api.generate_feedback, assignment, student)
+        except GradingError as error:
+            problem = str(error)
+    elapsed = time.perf_counter() - started
+    result.seconds[(student, assignment)] = elapsed
+    if problem is not None:
+        result.problems.append((student, assignment, problem))
+        shutil.rmtree(root / "autograded" / student / assignment, ignore_errors=True)
+        report(f"[{number}/{count}] {student} {assignment}: NOT GRADED: {problem}")
+        return
+    with Gradebook(api.coursedir.db_url) as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        submission = gradebook.find_submission(assignment, student)
+        got, total = 0.0, 0.0
+        for notebook in submission.notebooks:
+            for grade_row in notebook.grades:
+                score = float(grade_row.score or 0.0)
+                maximum = float(grade_row.max_score or 0.0)
+                got, total = got + score, total + maximum
+                result.scores.append(
+                    CellScore(student, assignment, grade_row.name, score, maximum)
+                )
+    report(f"[{number}/{count}] {student} {assignment}: {got:g}/{total:g} ({elapsed:.1f} s)")
 
 
 def scores_frame(report: GradeReport, syllabus):

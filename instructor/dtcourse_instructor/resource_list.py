@@ -13,11 +13,17 @@ from __future__ import annotations
 import re
 
 from dtcourse.errors import SyllabusError
-from dtcourse.runtime.syllabus import Resource, Syllabus
+from dtcourse.runtime.syllabus import Resource, Syllabus, time_text
 
 
 def _minutes(minutes: int) -> str:
     return f"{minutes} minute" + ("s" if minutes != 1 else "")
+
+
+def _time(reading: int, exercises: int) -> str:
+    """A reading's time, e.g. "reading 40 minutes + exercises about 70 minutes": the
+    learning path's minutes exactly, then the course's estimate for the exercises."""
+    return time_text(reading, exercises, unit="minutes")
 
 
 def _points(points: int) -> str:
@@ -28,20 +34,20 @@ def resource_markdown(syllabus: Syllabus, phase_id: str) -> str:
     """A phase's readings in order, with duration, focus and exercises, as a Markdown list."""
     phase = syllabus.phase(phase_id)
     lines = [
-        f"**{phase.title}**: {len(phase.resources)} readings, "
-        f"{_minutes(phase.minutes)}, {_points(phase.points)} of exercises.",
+        f"**{phase.title}**: {len(phase.resources)} readings, {_points(phase.points)} of "
+        f"exercises; {_time(phase.minutes, phase.exercise_minutes)}.",
         "",
     ]
     for resource in phase.resources:
         lines.append(
             f"{resource.order}. **{resource.title}** ({resource.kind}, "
-            f"{_minutes(resource.minutes)}). Focus: {resource.focus}."
+            f"{_time(resource.minutes, resource.exercise_minutes)}). Focus: {resource.focus}."
         )
         for exercise in phase.exercises:
             if exercise.resource == resource.id:
                 lines.append(
                     f"   - Exercise `{exercise.id}`: {exercise.title} "
-                    f"({_points(exercise.points)})"
+                    f"({_points(exercise.points)}, about {_minutes(exercise.minutes)})"
                 )
         if resource.next_step:
             lines.append(f"   - Next step: {resource.next_step}")
@@ -61,7 +67,8 @@ def resource_heading_markdown(syllabus: Syllabus, resource_id: str) -> str:
     resource = _resource(syllabus, resource_id)
     return (
         f"## {resource.order}. {resource.title}\n\n"
-        f"*{resource.kind} · {_minutes(resource.minutes)} · Focus: {resource.focus}*"
+        f"*{resource.kind} · {_time(resource.minutes, resource.exercise_minutes)} · "
+        f"Focus: {resource.focus}*"
     )
 
 

@@ -1,13 +1,16 @@
 """Run phase notebooks unattended with papermill, as CI and instructors do.
 
 Each run gets its own temporary progress store so a student's progress is never touched,
-and fast parameters so every notebook finishes in well under a minute.
+and fast parameters so every notebook finishes in well under a minute. The store's folder
+belongs to this process, which removes it when the notebook ends, even when its kernel
+died; one failing notebook never stops the others.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -17,6 +20,24 @@ from typing import Any
 
 #: Parameters for unattended runs: small model-checker budgets, a fixed seed.
 CI_PARAMETERS: Mapping[str, Any] = {"seed": 7, "ci": True}
+
+
+def local_kernel_config(folder: Path) -> Any:
+    """Traitlets config for kernels started on this machine: zmq over local sockets.
+
+    Over TCP every ipykernel logs a warning about unencrypted traffic straight to the
+    terminal, once per notebook; IPC sockets are local files, so there is nothing to warn
+    about and only the tool's own progress is printed. The sockets go into ``folder``
+    (absolute: kernel and client run in different folders), which the caller owns and
+    removes, so a kernel that died leaves nothing behind. Windows has no IPC transport.
+    """
+    from traitlets.config import Config
+
+    config = Config()
+    if os.name == "posix":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(folder.resolve() / "kernel")
+    return config
 
 
 @dataclass(frozen=True)
@@ -55,14 +76,19 @@ def run_notebooks(
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for notebook in notebooks:
-        store = Path(tempfile.mkdtemp(prefix="dtcourse-run-")) / "progress.sqlite"
-        values = {**CI_PARAMETERS, "progress_store": str(store), **(parameters or {})}
         output = out_dir / notebook.name
         started = time.perf_counter()
         error = None
         sink = io.StringIO()
         try:
-            with contextlib.redirect_stderr(sink):
+            with (
+                tempfile.TemporaryDirectory(prefix="dtcourse-run-", ignore_cleanup_errors=True)
+                as scratch,
+                contextlib.redirect_stderr(sink),
+            ):
+                store = Path(scratch) / "progress.sqlite"
+                values = {**CI_PARAMETERS, "progress_store": str(store), **(parameters or {})}
+                config = local_kernel_config(Path(scratch))
                 papermill.execute_notebook(
                     notebook,
                     output,
@@ -70,9 +96,12 @@ def run_notebooks(
                     kernel_name="python3",
                     progress_bar=False,
                     cwd=notebook.parent,
+                    config=config,
                 )
         except PapermillExecutionError as failure:
             error = f"cell {failure.exec_count}: {failure.ename}: {failure.evalue}"
+        except Exception as failure:  # the kernel died, a cell timed out, ...
+            error = f"{type(failure).__name__}: {failure}".strip(": ")
         seconds = time.perf_counter() - started
         result = RunResult(notebook, output, seconds, error)
         report(f"{notebook.name}: {seconds:.1f} s, {verdict(result, release)}")

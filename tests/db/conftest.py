@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dtcourse.db.pgcluster import MISSING_MESSAGE, PgCluster, find_pg_bin, start_cluster
+from dtcourse.db.pgcluster import MISSING_MESSAGE, PgCluster, find_pg_bin, throwaway_cluster
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +19,8 @@ def pg_cluster() -> Iterator[PgCluster]:
         if os.environ.get("CI") == "true":
             pytest.fail(MISSING_MESSAGE)
         pytest.skip(MISSING_MESSAGE)
-    cluster = start_cluster()
-    try:
+    with throwaway_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from dtcourse_instructor.reference import p2_recovery
 
 from dtcourse.cli import main
 from dtcourse.db import Coordinator, DecisionLog, SqliteResourceManager
 from dtcourse.db.bank import Transfer, create_bank, transfer_work
+
+# The instructor's step, loaded the way a student's own file would be.
+STEP = f"{p2_recovery.__file__}:recovery_step"
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -29,12 +33,50 @@ def test_bank_prints_totals_and_throughput(capsys, bank_dir):
 
 def test_bank_with_crashes_as_json(capsys, bank_dir):
     code, out, err = run(capsys, "bank", "--workdir", str(bank_dir), "--transfers", "30",
-                         "--crash-every", "5", "--seed", "4", "--json")
+                         "--crash-every", "5", "--seed", "4", "--json", "--recovery", STEP)
     assert code == 0, err
     report = json.loads(out)
     assert report["ok"] and report["crashes"] > 0 and report["transfers"] >= 30
     assert report["total_before"] == report["total_after"] == 12000
     assert report["committed"] + report["aborted"] == report["transfers"]
+
+
+def test_bank_with_crashes_recovers_with_the_given_step(capsys, bank_dir, tmp_path):
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(
+        "from dtcourse.db import Resolve\n\n"
+        "def abort_all(log, in_doubt):\n"
+        "    return [Resolve(d.participant, d.gtrid, False) for d in in_doubt]\n"
+    )
+    code, out, err = run(capsys, "bank", "--workdir", str(bank_dir), "--transfers", "40",
+                         "--crash-every", "4", "--recovery", f"{wrong}:abort_all")
+    assert code == 1, err
+    assert "VIOLATION" in out and "acknowledged as committed but is not" in out
+
+
+def test_bank_help_says_where_the_recovery_step_comes_from(capsys):
+    with pytest.raises(SystemExit):
+        main(["bank", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--recovery FILE.py:NAME" in text and "exercise p2.recovery" in text
+    assert "dtcourse resolve" in text
+
+
+def test_bank_run_twice_in_one_folder_continues_and_says_so(capsys, bank_dir):
+    argv = ["bank", "--backend", "sqlite", "--participants", "3", "--transfers", "40",
+            "--crash-every", "10", "--seed", "7", "--workdir", str(bank_dir), "--recovery", STEP]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, out + err
+    assert out.startswith(f"New bank in {bank_dir}\n")
+    first_ids = out.split("global transaction ids ")[1].split(")")[0]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, out + err
+    assert out.startswith(f"Continuing the bank in {bank_dir} (12 accounts, total 12000)")
+    assert "VIOLATION" not in out
+    assert out.split("global transaction ids ")[1].split(")")[0] != first_ids
+    code, out, err = run(capsys, *argv, "--fresh")
+    assert code == 0, out + err
+    assert out.startswith(f"New bank in {bank_dir}, replacing the one there (--fresh)")
 
 
 def leave_in_doubt(folder: Path, gtrid: str, decided: bool, source: int = 0) -> None:
@@ -102,6 +144,9 @@ def test_resolve_force_overrides_a_commit_record(capsys, bank_dir):
         (["bank", "--participants", "0"], "--participants"),
         (["bank", "--accounts", "1"], "--accounts"),
         (["bank", "--crash-every", "-1"], "--crash-every"),
+        (["bank", "--crash-every", "2"], "--recovery FILE.py:NAME"),
+        (["bank", "--crash-every", "2", "--recovery", "step"], "FILE.py:NAME"),
+        (["bank", "--crash-every", "2", "--recovery", "missing.py:step"], "no file"),
         (["bank", "--backend", "sqlite", "--dsn", "dbname=x"], "--dsn"),
         (["indoubt", "--backend", "postgres"], "--dsn"),
     ],

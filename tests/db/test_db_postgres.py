@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from dtcourse_instructor.reference.p2_recovery import recovery_step
 
 from dtcourse.db import Coordinator, DecisionLog, LockTimeout, Resolve, Update, Vote, Xid
 from dtcourse.db.bank import Transfer, create_bank, torture, transfer_work
@@ -96,7 +97,7 @@ def test_coordinator_recovery_across_two_databases(pg_dsns, tmp_path):
     with pytest.raises(RuntimeError):
         coordinator.run("t1", transfer_work(Transfer(0, 1, 10), 2))
     assert [d.participant for d in coordinator.in_doubt()] == ["p2"]
-    report = Coordinator(log, rms).recover()
+    report = Coordinator(log, rms).recover(recovery_step)
     assert (report.committed, report.aborted, report.forgotten) == (1, 0, 1)
     assert total(rms) == 4000 and all("t1" in rm.applied() for rm in rms)
     for rm in rms:
@@ -105,7 +106,7 @@ def test_coordinator_recovery_across_two_databases(pg_dsns, tmp_path):
 
 
 def test_reference_recovery_survives_200_crash_injected_transfers_on_postgres(pg_dsns, tmp_path):
-    report = torture(backend="postgres", transfers=200, seed=3, dsns=pg_dsns(3),
+    report = torture(recovery_step, backend="postgres", transfers=200, seed=3, dsns=pg_dsns(3),
                      workdir=tmp_path, batch=12)
     assert report.ok, report.violations
     assert report.transfers >= 200 and report.crashes >= 20

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from dtcourse_instructor.reference.p2_recovery import recovery_step
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,6 @@ from dtcourse.db import (
     Vote,
     Xid,
     crash_points,
-    reference_recovery,
 )
 from dtcourse.db.bank import Transfer, create_bank, transfer_work
 from dtcourse.db.base import total
@@ -176,7 +176,7 @@ def test_recovery_after_a_crash_at_every_named_point(bank, bank_dir, point):
     with pytest.raises(Crash):
         bank.run("t1", transfer_work(Transfer(0, 1, 10), 2))
     fresh = reopen(bank_dir)  # volatile state of the crashed coordinator is gone
-    report = fresh.recover()
+    report = fresh.recover(recovery_step)
     decided = point.startswith(("after-decision", "after-commit"))
     applied = [("t1" in rm.applied()) for rm in fresh.participants.values()]
     assert applied == [decided, decided]
@@ -201,13 +201,31 @@ def test_recovery_rejects_actions_for_branches_not_in_doubt(bank, bank_dir):
     assert len(fresh.in_doubt()) == 2  # nothing was applied
 
 
+def test_recovery_needs_its_step(bank, bank_dir):
+    with pytest.raises(TypeError):
+        bank.recover()  # type: ignore[call-arg]
+    with pytest.raises(DatabaseError, match="recovery step"):
+        bank.recover(None)  # type: ignore[arg-type]
+
+
 def test_reference_recovery_is_presumed_abort():
     from dtcourse.db import LogEntry
 
     waiting = [InDoubt("p1", "a"), InDoubt("p2", "a"), InDoubt("p1", "b")]
-    actions = reference_recovery([LogEntry("a", ("p1", "p2"))], waiting)
+    actions = recovery_step([LogEntry("a", ("p1", "p2"))], waiting)
     assert actions == [Resolve("p1", "a", True), Resolve("p2", "a", True),
                        Resolve("p1", "b", False)]
+
+
+def test_a_new_bank_rolls_back_what_an_old_run_left_in_doubt(bank, bank_dir):
+    bank.crash = crash_at("after-decision")
+    with pytest.raises(Crash):
+        bank.run("t1", transfer_work(Transfer(0, 1, 10), 2))
+    fresh = reopen(bank_dir)
+    assert len(fresh.in_doubt()) == 2
+    assert create_bank(list(fresh.participants.values()), accounts=4, log=fresh.log) == 2
+    assert fresh.in_doubt() == [] and fresh.log.entries() == []
+    assert total(list(fresh.participants.values())) == 4000
 
 
 @settings(
@@ -232,7 +250,7 @@ def test_any_mix_of_transfers_and_crashes_keeps_the_total(tmp_path_factory, step
         if source % 2 == target % 2:
             continue
         coordinator = reopen(folder)
-        coordinator.recover()
+        coordinator.recover(recovery_step)
         coordinator.crash = crash_at(point) if point else crash_at("")
         with contextlib.suppress(Crash):
             coordinator.run(f"t{number}", transfer_work(Transfer(source, target, amount), 2))
@@ -240,7 +258,7 @@ def test_any_mix_of_transfers_and_crashes_keeps_the_total(tmp_path_factory, step
             rm.close()
         coordinator.log.close()
     final = reopen(folder)
-    final.recover()
+    final.recover(recovery_step)
     rms = list(final.participants.values())
     assert total(rms) == 4000
     assert all(b >= 0 for rm in rms for b in rm.balances().values())
@@ -257,5 +275,19 @@ def test_in_doubt_lock_demo_on_sqlite(tmp_path):
     assert report.blocked and report.released
     assert report.in_doubt_after == ()
     text = str(report)
-    assert "locked by prepared transaction demo-1" in text and "presumed abort" in text
+    assert "locked by prepared transaction demo-1" in text
+    assert "An operator decides: abort demo-1" in text
+    assert "dtcourse resolve demo-1 --abort: rolled back 2 branch(es) at p1, p2" in text
     assert "balance of account 0 is now 999" in text
+
+
+def test_in_doubt_lock_demo_shows_a_commit_against_the_log_as_heuristic(tmp_path):
+    from dtcourse.db import in_doubt_lock_demo
+
+    report = in_doubt_lock_demo(workdir=tmp_path, lock_timeout=0.1, operator_decision="commit")
+    assert report.blocked and report.released and report.in_doubt_after == ()
+    text = str(report)
+    assert "--commit --force" in text and "heuristic" in text
+    assert "balance of account 0 is now 969" in text
+    with pytest.raises(DatabaseError, match="operator_decision"):
+        in_doubt_lock_demo(workdir=tmp_path, operator_decision="maybe")

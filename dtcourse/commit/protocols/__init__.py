@@ -1,13 +1,17 @@
-"""Reference commit protocols as actor systems, each under explicit assumptions.
+"""The course's commit protocols as actor systems, each under explicit assumptions.
 
 ``build(name, participants, ...)`` makes the actor system for ``"2pc"`` or ``"3pc"`` with
 the atomic-commit properties attached. Each protocol runs under its textbook timing unless
 told otherwise: 2PC with asynchronous timeouts, 3PC with a perfect failure detector.
+``"2pc"`` is the presumed-nothing protocol of R*, with acknowledgements (``twopc``); it is
+not the answer to the 2PC exercises, which speak the messages of ``dtcourse.commit.messages``
+and leave acknowledgements out.
+3PC needs ``rule=``, its termination rule (exercise ``p2.threepc``; no correct one ships).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dtcourse.commit import properties
@@ -34,6 +38,7 @@ class Options:
     timing: Timing | None = None
     symmetry: bool = False
     cooperative: bool = False
+    rule: Callable[[Mapping[str, str]], str] | None = None
 
 
 def participant_names(count: int) -> tuple[str, ...]:
@@ -67,13 +72,15 @@ def build(name: str, participants: int = 3, **options: object) -> ActorSystem:
     if key == "2pc":
         from dtcourse.commit.protocols import twopc
 
+        if opts.rule is not None:
+            raise ModelError("rule= is 3PC's termination rule; 2PC has none")
         nodes = twopc.nodes(COORDINATOR, names, votes, cooperative=opts.cooperative)  # type: ignore[arg-type]
     else:
         from dtcourse.commit.protocols import threepc
 
         if opts.cooperative:
             raise ModelError("cooperative termination is a 2PC option; 3PC has its own")
-        nodes = threepc.nodes(COORDINATOR, names, votes)  # type: ignore[arg-type]
+        nodes = threepc.nodes(COORDINATOR, names, votes, opts.rule)  # type: ignore[arg-type]
     groups: list[tuple[str, ...]] = []
     if opts.symmetry:
         if key == "3pc":

@@ -8,6 +8,10 @@ the conventions of ``dtcourse.commit.costs``: the coordinator is ``C``; particip
 participants; Paxos Commit adds acceptors ``A2 ... A(2F+1)`` (the first acceptor is on
 ``C``). Read-only participants (vote ``"read"``) are not judged: their outcome is
 irrelevant, since they wrote nothing.
+
+The ``RECORDED`` variants run on presumed-abort nodes, which are the exercise
+p3.presumed_abort: the package has their costs, recorded when the course was built (see
+``dtcourse.commit.costs``), and no nodes to build them from.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ VARIANTS: tuple[str, ...] = (
     "paxos commit",
 )
 COORDINATOR = "C"
+#: Variants whose nodes would answer p3.presumed_abort: costs only, recorded at build time.
+RECORDED: tuple[str, ...] = ("presumed abort", "read-only", "co-located")
 
 
 def participant_names(variant: str, count: int) -> tuple[str, ...]:
@@ -44,16 +50,25 @@ def check_variant(variant: str) -> str:
     return variant
 
 
+def check_runnable(variant: str) -> str:
+    """A variant the package has nodes for; the recorded ones are refused with advice."""
+    if check_variant(variant) in RECORDED:
+        raise ModelError(
+            f"{variant} runs on presumed-abort nodes, which are the exercise "
+            "p3.presumed_abort, so the package cannot run it; its costs were recorded when "
+            "the course was built (dtcourse.commit.costs.measure). Write the nodes in the "
+            "Phase 3 notebook and run them with dtcourse.commit.costs.run_nodes"
+        )
+    return variant
+
+
 def _votes(variant: str, names: Sequence[str], votes: str | Sequence[str]) -> tuple[str, ...]:
-    default = "read" if variant == "read-only" else "yes"
     choices = tuple(votes) if not isinstance(votes, str) else (votes,) * len(names)
     if votes == "default":
-        choices = (default,) * len(names)
+        choices = ("yes",) * len(names)
     if len(choices) != len(names):
         raise ModelError(f"give one vote per participant: {len(names)} needed, got {choices}")
-    allowed = ("yes", "no", "any", "read") if variant in ("read-only", "presumed abort") else (
-        "yes", "no", "any"
-    )  # fmt: skip
+    allowed = ("yes", "no", "any")
     for choice in choices:
         if choice not in allowed:
             raise ModelError(f"{variant}: a vote is one of {', '.join(allowed)}, got {choice!r}")
@@ -67,23 +82,13 @@ def nodes(
     decisions the atomic-commit properties judge."""
     from dtcourse.commit.protocols import paxos_commit, variants
 
-    check_variant(variant)
+    check_runnable(variant)
     names = participant_names(variant, participants)
     if variant == "one-phase" and participants != 1:
         raise ModelError(
             f"one-phase commit is for a single participant, got {participants}; use another "
             "variant when several participants must agree"
         )
-    if variant == "co-located":
-        remote, remote_votes = names[1:], _votes(variant, names[1:], _rest(votes))
-        made: list[Node] = [
-            variants.Coordinator(COORDINATOR, remote, "abort", colocated=True),
-            *(
-                variants.Participant(p, COORDINATOR, "abort", v)  # type: ignore[arg-type]
-                for p, v in zip(remote, remote_votes, strict=True)
-            ),
-        ]
-        return made, names
     chosen = _votes(variant, names, votes)
     judged = tuple(p for p, v in zip(names, chosen, strict=True) if v != "read")
     if variant == "paxos commit":
@@ -93,7 +98,7 @@ def nodes(
             variants.OnePhaseCoordinator(COORDINATOR, names[0]),
             variants.OnePhaseParticipant(names[0], COORDINATOR, chosen[0]),  # type: ignore[arg-type]
         ], judged
-    presumption = PRESUMED.get(variant, "abort")
+    presumption = PRESUMED[variant]
     return [
         variants.Coordinator(COORDINATOR, names, presumption),  # type: ignore[arg-type]
         *(
@@ -101,13 +106,6 @@ def nodes(
             for p, v in zip(names, chosen, strict=True)
         ),
     ], judged
-
-
-def _rest(votes: str | Sequence[str]) -> str | Sequence[str]:
-    """Co-located: the coordinator's own participant votes yes; the others' votes follow."""
-    if isinstance(votes, str):
-        return votes
-    return tuple(votes)[1:]
 
 
 def build(

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dtcourse.commit.protocols.twopc import Abort, Commit  # the same decision messages as 2PC
+from dtcourse.commit.messages import Abort, Commit  # the same decision messages as 2PC
 from dtcourse.engine.actors import Node, Out
 from dtcourse.errors import ModelError
 
@@ -135,16 +135,16 @@ class Acceptor(Node):
         state = AcceptorState()
         for record in log:
             match record:
-                case ("promise", ballot):
+                case ("promise", int(ballot)):
                     state = replace(state, promised=max(state.promised, ballot))
-                case ("accepted", ballot, values):
+                case ("accepted", int(ballot), tuple(values)):
                     state = replace(
                         state,
                         promised=max(state.promised, ballot),
                         accepted_ballot=ballot,
                         accepted=values,
                     )
-                case ("round", number):
+                case ("round", int(number)):
                     state = replace(state, round=number)
         if self.rank == 0:
             return self.take_over(state, out)
@@ -360,7 +360,7 @@ class PaxosParticipant(Node):
         for decision in ("commit", "abort"):
             if decision in log:
                 out.decide(decision)
-                return RMState(decision)  # type: ignore[arg-type]
+                return RMState(decision)
         if "prepared" not in log:
             return self.abort_alone(out)
         out.broadcast(self.leaders, Inquiry())

@@ -19,10 +19,13 @@ Waiting for acknowledgements uses one timer per participant: a perfect failure d
 reports *which* node failed, and committing because some other node failed while a live
 one is still uncertain would break atomicity.
 
-The rule is replaceable: ``Participant(..., rule=...)`` (and ``nodes(..., rule=...)``) takes
-a function from the reported states (``{name: phase}``, phases ``"uncertain"``,
-``"precommitted"``, ``"commit"``, ``"abort"``) to ``"commit"`` or ``"abort"``, so another
-termination rule can be judged inside the real protocol by the model checker. A commit
+The termination rule is a required argument: ``Participant(..., rule)``, ``nodes(..., rule)``
+and ``build("3pc", ..., rule=...)`` take a function from the reported states to
+``"commit"`` or ``"abort"``. The states are named as in exercise ``p2.threepc``:
+``{name: state}`` with states ``"working"``, ``"prepared"`` (uncertain),
+``"precommitted"``, ``"committed"``, ``"aborted"``. Writing that rule *is* the exercise, so
+no correct rule ships with the course: the model checker judges the student's rule inside
+this protocol, and the reading runs ``naive_rule``, a deliberately wrong one. A commit
 decision with uncertain participants still goes through TR4's pre-commit round.
 
 This is correct when failures are crashes and the failure detector is perfect, the
@@ -37,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dtcourse.commit.protocols.twopc import (
+from dtcourse.commit.messages import (
     Abort,
     Commit,
     DecisionRequest,
@@ -57,8 +60,8 @@ __all__ = [
     "StateRequest",
     "StateReply",
     "TerminationRule",
+    "naive_rule",
     "nodes",
-    "termination_rule",
 ]
 
 Phase = Literal["working", "uncertain", "precommitted", "commit", "abort", "recovering"]
@@ -67,17 +70,26 @@ DECIDED = ("commit", "abort")
 #: Reported states by participant name -> "commit" or "abort".
 TerminationRule = Callable[[Mapping[str, str]], str]
 
+# A participant's phase as the termination rule reads it (the exercise's words).
+RULE_STATES = {
+    "working": "working",
+    "uncertain": "prepared",
+    "precommitted": "precommitted",
+    "commit": "committed",
+    "abort": "aborted",
+}
 
-def termination_rule(states: Mapping[str, str]) -> str:
-    """TR1-TR4 on the states the elected participant collected (its own included)."""
-    phases = set(states.values())
-    if "abort" in phases:
-        return "abort"  # TR1
-    if "commit" in phases:
-        return "commit"  # TR2
-    if "precommitted" not in phases:
-        return "abort"  # TR3
-    return "commit"  # TR4, after the uncertain ones have pre-committed
+
+def naive_rule(states: Mapping[str, str]) -> str:
+    """Deliberately wrong: commit only if somebody already committed, abort otherwise.
+
+    This is the rule a 2PC habit suggests (follow a decision someone knows, else give up),
+    and it ignores what a pre-committed state promises: the coordinator may have committed
+    once every participant acknowledged PRE-COMMIT, then crashed before anyone heard, and
+    the survivors, all pre-committed, abort. The Phase 2 reading runs it so that the model
+    checker can show that counterexample; exercise ``p2.threepc`` asks for the right rule.
+    """
+    return "commit" if "committed" in states.values() else "abort"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +187,7 @@ class Coordinator(Node):
     def on_recover(self, log: tuple[object, ...], out: Out) -> CoordinatorState:
         decision = next((r for r in log if r in DECIDED), None)
         if decision is not None:
-            out.decide(decision)  # type: ignore[arg-type]
+            out.decide(decision)
             return CoordinatorState(decision)  # type: ignore[arg-type]
         # The participants may have terminated without us: ask, never presume.
         out.broadcast(self.participants, DecisionRequest())
@@ -199,7 +211,7 @@ class Participant(Node):
     """``vote``: ``"yes"``, ``"no"``, or ``"any"`` (it may abort on its own before voting).
 
     ``order`` is the election order of the participants (the coordinator comes first);
-    ``rule`` the termination rule an elected participant applies (TR1-TR4 by default).
+    ``rule`` the termination rule an elected participant applies to the reported states.
     """
 
     def __init__(
@@ -208,14 +220,14 @@ class Participant(Node):
         coordinator: str,
         vote: VoteChoice,
         order: Sequence[str],
-        rule: TerminationRule | None = None,
+        rule: TerminationRule,
     ) -> None:
         super().__init__(name)
         self.coordinator = coordinator
         self.vote = vote
         self.order = tuple(order)
         self.others = frozenset(order) - {name}
-        self.rule = rule or termination_rule
+        self.rule = _require_rule(rule)
 
     def rank(self, node: str) -> int:
         return -1 if node == self.coordinator else self.order.index(node)
@@ -314,10 +326,11 @@ class Participant(Node):
             out.cancel_timer(f"state:{node}")
         reported = {name: phase for name, phase in state.replies if name in state.expected}
         reported[self.name] = state.phase
-        decision = self.rule(dict(reported))
+        words = {name: RULE_STATES.get(phase, phase) for name, phase in reported.items()}
+        decision = self.rule(words)
         if decision not in DECIDED:
             raise ModelError(
-                f"the termination rule returned {decision!r} for {reported}; "
+                f"the termination rule returned {decision!r} for {words}; "
                 "it must return 'commit' or 'abort'"
             )
         uncertain = frozenset(
@@ -374,14 +387,25 @@ class Participant(Node):
         return state
 
 
+def _require_rule(rule: object) -> TerminationRule:
+    """The rule itself, or a clear error saying where one comes from."""
+    if not callable(rule):
+        raise ModelError(
+            f"3PC needs its termination rule, a function {{name: state}} -> 'commit' or "
+            f"'abort', not {rule!r}: pass your rule from exercise p2.threepc, or naive_rule "
+            "(dtcourse.commit.protocols.threepc), the deliberately wrong one of the reading"
+        )
+    return rule
+
+
 def nodes(
     coordinator: str,
     participants: Sequence[str],
     votes: Sequence[VoteChoice],
-    rule: TerminationRule | None = None,
+    rule: TerminationRule,
 ) -> list[Node]:
-    """The coordinator, then one participant per name with its vote, in election order;
-    ``rule`` replaces the participants' termination rule."""
+    """The coordinator, then one participant per name with its vote, in election order,
+    each terminating with ``rule``."""
     return [
         Coordinator(coordinator, participants),
         *(

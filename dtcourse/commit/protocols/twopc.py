@@ -1,215 +1,83 @@
-"""Two-phase commit, presumed nothing, with durable logs, timeouts and recovery.
+"""The two-phase commit that the course's demonstrations run: presumed nothing, as R* runs it.
 
-The coordinator force-writes a start record naming the participants, asks each to
-prepare, aborts if a vote is no or missing when its timer fires, and force-writes its
-decision before sending it; it answers decision requests from its log, also after a
-recovery (a recovered coordinator with no decision aborts). A participant force-writes
-its yes vote before sending it; until it votes it may abort unilaterally (when the
-coordinator seems gone, or, with ``vote="any"``, for reasons of its own). Once it has voted
-yes it is uncertain and must wait: when its timer fires it asks the coordinator again
-(which also covers lost messages). With ``cooperative=True`` it also asks the other
-participants (the cooperative termination protocol of Bernstein, Hadzilacos and Goodman,
-7.4), which answer with the decision if they know it, or abort unilaterally if they have
-not voted yet; it then blocks only when the coordinator is down and every participant is
-uncertain: the textbook blocking case. Without it, one uncertain participant blocks.
+The nodes are the presumed-nothing coordinator and participant of ``variants`` (every
+decision forced everywhere and acknowledged; the coordinator forgets with a lazy *end*
+record once all acknowledgements are in; an in-doubt participant asks with an
+``Inquiry``), so the counts of a demonstration are the textbook's. They talk in their own
+messages, not in the exercise's vocabulary of ``dtcourse.commit.messages``.
+
+The participant adds two textbook rules to ``variants.Participant``. A participant that has
+aborted on its own answers a late ``Prepare`` with a no vote, so the coordinator need not
+wait for a timeout that a perfect failure detector would never fire. And with ``peers``
+an uncertain participant also asks the other participants (the cooperative termination
+protocol of Bernstein, Hadzilacos and Goodman, 7.4): one that knows the outcome answers
+with it, one that has not voted aborts and answers abort, one that is uncertain too stays
+silent. It then blocks only when the coordinator is down and every participant it can
+reach is uncertain: the textbook blocking case. Without peers, one uncertain participant
+blocks as soon as the coordinator fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Iterable, Sequence
 
+from dtcourse.commit.messages import Abort, Commit, VoteChoice, decision_message
+from dtcourse.commit.protocols import variants
 from dtcourse.engine.actors import Node, Out
 
-VoteChoice = Literal["yes", "no", "any"]
+__all__ = ["Participant", "nodes"]
 
 
-# -- messages ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Prepare:
-    """Vote request; carries the participant list for cooperative termination."""
-
-    participants: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Vote:
-    vote: str
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Abort:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRequest:
-    pass
-
-
-def decision_message(decision: str) -> Commit | Abort:
-    return Commit() if decision == "commit" else Abort()
-
-
-# -- coordinator ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CoordinatorState:
-    phase: Literal["collecting", "commit", "abort"]
-    yes: frozenset[str] = frozenset()
-
-
-class Coordinator(Node):
-    def __init__(self, name: str, participants: Sequence[str]) -> None:
-        super().__init__(name)
-        self.participants = frozenset(participants)
-
-    def on_start(self, out: Out) -> CoordinatorState:
-        out.log(("start", self.participants), force=True)
-        out.broadcast(self.participants, Prepare(self.participants))
-        out.set_timer("votes", waiting_on=self.participants)
-        return CoordinatorState("collecting")
-
-    def on_message(self, state: CoordinatorState, src: str, msg: object, out: Out):
-        match msg:
-            case Vote("yes") if state.phase == "collecting":
-                yes = state.yes | {src}
-                if yes == self.participants:
-                    return self.decide(replace(state, yes=yes), "commit", out)
-                return replace(state, yes=yes)
-            case Vote("no") if state.phase == "collecting":
-                return self.decide(state, "abort", out)
-            case DecisionRequest() if state.phase != "collecting":
-                out.send(src, decision_message(state.phase))
-        return state
-
-    def on_timeout(self, state: CoordinatorState, timer: str, out: Out):
-        if timer == "votes" and state.phase == "collecting":
-            return self.decide(state, "abort", out)
-        return state
-
-    def decide(self, state: CoordinatorState, decision: str, out: Out) -> CoordinatorState:
-        out.log(decision, force=True)
-        out.decide(decision)
-        out.cancel_timer("votes")
-        out.broadcast(self.participants, decision_message(decision))
-        return replace(state, phase=decision)  # type: ignore[arg-type]
-
-    def on_recover(self, log: tuple[object, ...], out: Out) -> CoordinatorState:
-        decision = next((r for r in log if r in ("commit", "abort")), None)
-        if decision is None:
-            # Started but undecided: nobody can have committed, so abort (presumed nothing
-            # still writes it down and tells everyone).
-            return self.decide(CoordinatorState("collecting"), "abort", out)
-        out.decide(decision)
-        out.broadcast(self.participants, decision_message(decision))
-        return CoordinatorState(decision)  # type: ignore[arg-type]
-
-
-# -- participant --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ParticipantState:
-    phase: Literal["working", "prepared", "commit", "abort"]
-    peers: frozenset[str] = frozenset()
-
-
-class Participant(Node):
-    """``vote``: ``"yes"``, ``"no"``, or ``"any"`` (it may abort on its own before voting)."""
+class Participant(variants.Participant):
+    """A presumed-nothing participant; ``peers`` turns on cooperative termination."""
 
     def __init__(
-        self, name: str, coordinator: str, vote: VoteChoice = "yes", cooperative: bool = False
+        self, name: str, coordinator: str, vote: VoteChoice = "yes", peers: Iterable[str] = ()
     ) -> None:
-        super().__init__(name)
-        self.coordinator = coordinator
-        self.vote = vote
-        self.cooperative = cooperative
+        super().__init__(name, coordinator, "nothing", vote)
+        self.peers = frozenset(peers) - {name}
 
-    def askees(self, state: ParticipantState) -> frozenset[str]:
-        """Whom an uncertain participant asks for the decision."""
-        if self.cooperative:
-            return frozenset({self.coordinator, *state.peers})
-        return frozenset({self.coordinator})
+    def on_message(
+        self, state: variants.ParticipantState, src: str, msg: object, out: Out
+    ) -> variants.ParticipantState:
+        if isinstance(msg, variants.Prepare) and state.phase == "abort":
+            out.send(src, variants.Vote("no"))  # it aborted on its own: that is a no
+            return state
+        if src in self.peers:
+            return self.answer_peer(state, src, msg, out)
+        return super().on_message(state, src, msg, out)
 
-    def on_start(self, out: Out) -> ParticipantState:
-        waiting_on = () if self.vote == "any" else (self.coordinator,)
-        out.set_timer("prepare", waiting_on=waiting_on)
-        return ParticipantState("working")
-
-    def on_message(self, state: ParticipantState, src: str, msg: object, out: Out):
+    def answer_peer(
+        self, state: variants.ParticipantState, src: str, msg: object, out: Out
+    ) -> variants.ParticipantState:
         match msg, state.phase:
-            case Prepare(participants), "working":
-                out.cancel_timer("prepare")
-                if self.vote == "no":
-                    out.log("abort", force=False)
-                    out.vote("no")
-                    out.decide("abort")
-                    out.send(src, Vote("no"))
-                    return ParticipantState("abort")
-                peers = participants - {self.name}
-                out.log(("prepared", participants), force=True)
-                out.vote("yes")
-                out.send(src, Vote("yes"))
-                out.set_timer("decision", waiting_on=(self.coordinator,))
-                return ParticipantState("prepared", peers)
-            case Prepare(), "prepared":
-                out.send(src, Vote("yes"))
-            case Prepare(), "abort":
-                out.send(src, Vote("no"))
-            case (Commit() | Abort()) as decided, "prepared" | "working":
-                value = "commit" if isinstance(decided, Commit) else "abort"
-                if value == "commit" and state.phase == "working":
-                    return state  # cannot happen in 2PC: a commit needs this node's yes
-                out.log(value, force=state.phase == "prepared")
-                out.decide(value)
-                out.cancel_timer("prepare")
-                out.cancel_timer("decision")
-                return ParticipantState(value, state.peers)  # type: ignore[arg-type]
-            case DecisionRequest(), "commit" | "abort":
+            case variants.Inquiry(), "commit" | "abort":
                 out.send(src, decision_message(state.phase))
-            case DecisionRequest(), "working":
+            case variants.Inquiry(), "working":
                 # Not voted yet: free to abort, which settles the asker's question too.
-                state = self.abort_alone(out)
+                out.cancel_timer("prepare")
+                out.decide("abort")
                 out.send(src, Abort())
-                return state
+                return variants.ParticipantState("abort")
+            case (Commit() | Abort()) as decided, "prepared":
+                value = "commit" if isinstance(decided, Commit) else "abort"
+                out.log(value, force=True)
+                out.decide(value)
+                out.cancel_timer("decision")
+                return variants.ParticipantState(value)  # type: ignore[arg-type]
         return state
 
-    def on_timeout(self, state: ParticipantState, timer: str, out: Out):
-        if timer == "prepare" and state.phase == "working":
-            return self.abort_alone(out)
+    def on_timeout(
+        self, state: variants.ParticipantState, timer: str, out: Out
+    ) -> variants.ParticipantState:
         if timer == "decision" and state.phase == "prepared":
-            out.broadcast(self.askees(state), DecisionRequest())
-            out.set_timer("decision", waiting_on=(self.coordinator,))
-        return state
+            out.broadcast(self.peers, variants.Inquiry())
+        return super().on_timeout(state, timer, out)
 
-    def abort_alone(self, out: Out) -> ParticipantState:
-        out.cancel_timer("prepare")
-        out.log("abort", force=False)
-        out.decide("abort")
-        return ParticipantState("abort")
-
-    def on_recover(self, log: tuple[object, ...], out: Out) -> ParticipantState:
-        prepared = next((r for r in log if isinstance(r, tuple) and r[0] == "prepared"), None)
-        peers = prepared[1] - {self.name} if prepared is not None else frozenset()
-        for decision in ("commit", "abort"):
-            if decision in log:
-                out.decide(decision)
-                return ParticipantState(decision, peers)  # type: ignore[arg-type]
-        if prepared is None:
-            return self.abort_alone(out)
-        state = ParticipantState("prepared", peers)
-        out.broadcast(self.askees(state), DecisionRequest())
-        out.set_timer("decision", waiting_on=(self.coordinator,))
+    def on_recover(self, log: tuple[object, ...], out: Out) -> variants.ParticipantState:
+        state = super().on_recover(log, out)
+        if state.phase == "prepared":
+            out.broadcast(self.peers, variants.Inquiry())
         return state
 
 
@@ -221,9 +89,9 @@ def nodes(
 ) -> list[Node]:
     """The coordinator, then one participant per name with its vote."""
     return [
-        Coordinator(coordinator, participants),
+        variants.Coordinator(coordinator, participants, "nothing"),
         *(
-            Participant(p, coordinator, v, cooperative)
+            Participant(p, coordinator, v, participants if cooperative else ())
             for p, v in zip(participants, votes, strict=True)
         ),
     ]

@@ -1,24 +1,22 @@
-"""Two-phase commit as R* runs it, with every optimization whose cost the course counts.
+"""Two-phase commit as R* runs it, under the presumptions that are no exercise's answer.
 
-The reference 2PC in ``twopc`` keeps state spaces small (no acknowledgements, no end
-record); these nodes instead follow the protocol rules of Mohan, Lindsay and Obermarck
-(1986) closely enough that counting their messages and log writes gives the published
-costs. One coordinator and one participant class cover the three presumptions:
+These nodes follow the protocol rules of Mohan, Lindsay and Obermarck (1986) closely
+enough that counting their messages and log writes gives the published costs (the
+course's demonstration 2PC, ``twopc``, is their presumed-nothing pair). One coordinator
+and one participant class cover two presumptions:
 
 * **presumed nothing**: every decision is forced everywhere and acknowledged; the
   coordinator forgets (lazy *end* record) once all acknowledgements are in;
-* **presumed abort**: no information means abort, so aborts are neither forced nor
-  acknowledged and the coordinator forgets an abort at once; participants may vote
-  **read** (the read-only optimization): they write nothing and leave after phase one;
 * **presumed commit**: no information means commit, so a forced *collecting* record
   naming the participants comes first; commits are neither acknowledged nor forced at
   the participants, aborts are both.
 
-``colocated=True`` puts a participant on the coordinator's node: it shares the
-coordinator's log, so its vote costs no message and no prepared record. ``OnePhase*``
-nodes commit a single participant in one round trip. A participant that votes no aborts
-alone and writes nothing (it never prepared). Conventions for counting are in
-``dtcourse.commit.costs``.
+**Presumed abort** is not here: turning presumed nothing into it is the exercise
+p3.presumed_abort, and the read-only vote and co-location, which the course counts on
+top of presumed abort, would answer it too. Their costs are in ``dtcourse.commit.costs``,
+recorded when the course was built. ``OnePhase*`` nodes commit a single participant in
+one round trip. A participant that votes no aborts alone and writes nothing (it never
+prepared). Conventions for counting are in ``dtcourse.commit.costs``.
 """
 
 from __future__ import annotations
@@ -27,13 +25,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dtcourse.commit.protocols.twopc import Abort, Commit, decision_message  # as in 2PC
+from dtcourse.commit.messages import Abort, Commit, decision_message  # as in 2PC
 from dtcourse.engine.actors import Node, Out
 from dtcourse.errors import ModelError
 
-Presumption = Literal["nothing", "abort", "commit"]
-PRESUMPTIONS: tuple[str, ...] = ("nothing", "abort", "commit")
-VoteChoice = Literal["yes", "no", "any", "read"]
+__all__ = [
+    "PRESUMPTIONS",
+    "Abort",
+    "Ack",
+    "Commit",
+    "CommitOnePhase",
+    "Coordinator",
+    "CoordinatorState",
+    "Inquiry",
+    "OnePhaseCoordinator",
+    "OnePhaseParticipant",
+    "OnePhaseState",
+    "Outcome",
+    "Participant",
+    "ParticipantState",
+    "Prepare",
+    "Presumption",
+    "Vote",
+    "VoteChoice",
+    "acknowledged",
+    "check_presumption",
+    "forced",
+]
+
+Presumption = Literal["nothing", "commit"]
+PRESUMPTIONS: tuple[str, ...] = ("nothing", "commit")
+VoteChoice = Literal["yes", "no", "any"]
 
 
 # -- messages ----------------------------------------------------------------------------------
@@ -46,7 +68,7 @@ class Prepare:
 
 @dataclass(frozen=True, slots=True)
 class Vote:
-    vote: str  # "yes", "no" or "read"
+    vote: str  # "yes" or "no" (and "read" where the read-only vote exists)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +94,12 @@ class Outcome:
 
 
 def check_presumption(presumption: str) -> Presumption:
+    if presumption == "abort":
+        raise ModelError(
+            "presumed abort is the exercise p3.presumed_abort, so these nodes do not run it: "
+            "write PresumedAbortCoordinator and PresumedAbortParticipant in the Phase 3 "
+            "notebook (its costs are in dtcourse.commit.costs.measure)"
+        )
     if presumption not in PRESUMPTIONS:
         raise ModelError(
             f"unknown presumption {presumption!r}; choose one of {', '.join(PRESUMPTIONS)}"
@@ -81,17 +109,19 @@ def check_presumption(presumption: str) -> Presumption:
 
 def forced(presumption: str, decision: str, *, coordinator: bool = False) -> bool:
     """Whether a decision record is forced: everything the presumption would not
-    reconstruct must survive a crash. The coordinator always forces a commit (losing it
-    would turn the outcome into an abort); participants need not under presumed commit."""
-    if presumption == "abort" and decision == "abort":
-        return False
-    return coordinator or not (presumption == "commit" and decision == "commit")
+    reconstruct must survive a crash. Presumed nothing forces every decision; presumed
+    commit forces everything but a participant's commit, which an inquiry recovers."""
+    if check_presumption(presumption) == "nothing":
+        return True
+    return coordinator or decision == "abort"
 
 
 def acknowledged(presumption: str, decision: str) -> bool:
-    """Whether participants acknowledge a decision: only the outcome that is not presumed
-    needs the coordinator to remember it, and so to hear that it may forget."""
-    return presumption == "nothing" or presumption != decision
+    """Whether participants acknowledge a decision: presumed nothing acknowledges both;
+    presumed commit only aborts, the outcome its coordinator must remember until told."""
+    if check_presumption(presumption) == "nothing":
+        return True
+    return decision == "abort"
 
 
 # -- coordinator -----------------------------------------------------------------------------------
@@ -103,51 +133,38 @@ class CoordinatorState:
 
     phase: Literal["collecting", "commit", "abort", "forgotten"]
     yes: frozenset[str] = frozenset()
-    read: frozenset[str] = frozenset()
-    no: frozenset[str] = frozenset()
     pending: frozenset[str] = frozenset()
 
 
 class Coordinator(Node):
-    """The R* coordinator under one presumption; ``colocated`` makes it a participant too
-    (it votes yes for its own local work)."""
+    """The R* coordinator under presumed nothing or presumed commit."""
 
     def __init__(
-        self,
-        name: str,
-        participants: Sequence[str],
-        presumption: Presumption = "abort",
-        *,
-        colocated: bool = False,
+        self, name: str, participants: Sequence[str], presumption: Presumption = "nothing"
     ) -> None:
         super().__init__(name)
         self.participants = frozenset(participants)
         self.presumption = check_presumption(presumption)
-        self.colocated = colocated
 
     def on_start(self, out: Out) -> CoordinatorState:
-        if self.colocated:
-            out.vote("yes")
         if self.presumption == "commit":
             out.log(("collecting", self.participants), force=True)
         state = CoordinatorState("collecting")
         if not self.participants:
-            return self.decide(state, "commit", out)
+            return self.decide(state, "commit", self.participants, out)
         out.broadcast(self.participants, Prepare())
         out.set_timer("votes", waiting_on=self.participants)
         return state
 
     def on_message(self, state: CoordinatorState, src: str, msg: object, out: Out):
         match msg:
-            case Vote(vote) if state.phase == "collecting":
-                if vote == "no":
-                    return self.decide(replace(state, no=state.no | {src}), "abort", out)
-                if vote == "read":
-                    state = replace(state, read=state.read | {src})
-                else:
-                    state = replace(state, yes=state.yes | {src})
-                if state.yes | state.read == self.participants:
-                    return self.decide(state, "commit", out)
+            case Vote("no") if state.phase == "collecting":
+                # The no voter has aborted alone: only the others are told.
+                return self.decide(state, "abort", self.participants - {src}, out)
+            case Vote("yes") if state.phase == "collecting":
+                state = replace(state, yes=state.yes | {src})
+                if state.yes == self.participants:
+                    return self.decide(state, "commit", self.participants, out)
                 return state
             case Ack() if state.phase in ("commit", "abort") and src in state.pending:
                 pending = state.pending - {src}
@@ -163,7 +180,7 @@ class Coordinator(Node):
 
     def on_timeout(self, state: CoordinatorState, timer: str, out: Out):
         if timer == "votes" and state.phase == "collecting":
-            return self.decide(state, "abort", out)
+            return self.decide(state, "abort", self.participants, out)
         return state
 
     def presumed(self) -> str:
@@ -172,29 +189,20 @@ class Coordinator(Node):
         transaction it never decided could not have committed."""
         return "commit" if self.presumption == "commit" else "abort"
 
-    def decide(self, state: CoordinatorState, decision: str, out: Out) -> CoordinatorState:
-        # Read-only voters have left; a no voter has aborted alone: neither is told.
-        tell = self.participants - state.read - state.no
-        # Under presumed abort an abort writes no record at all (recovery presumes it), and
-        # a commit in which every participant only read has nobody to tell and nothing to
-        # remember: it writes nothing either.
-        writes_nothing = self.presumption == "abort" and (
-            decision == "abort" or not (tell or self.colocated)
-        )
-        if not writes_nothing:
-            out.log(decision, force=forced(self.presumption, decision, coordinator=True))
+    def decide(
+        self, state: CoordinatorState, decision: str, tell: frozenset[str], out: Out
+    ) -> CoordinatorState:
+        out.log(decision, force=forced(self.presumption, decision, coordinator=True))
         out.decide(decision)
         out.cancel_timer("votes")
         out.broadcast(tell, decision_message(decision))
-        if not acknowledged(self.presumption, decision) or not (
-            tell or self.colocated or (self.presumption != "abort")
-        ):
-            return CoordinatorState("forgotten")
+        if not acknowledged(self.presumption, decision):
+            return CoordinatorState("forgotten")  # presumed commit: the record says it all
         if not tell:
             # A remembered decision with nobody left to acknowledge it is closed at once.
             out.log("end", force=False)
             return CoordinatorState("forgotten")
-        return CoordinatorState(decision, state.yes, state.read, state.no, tell)  # type: ignore[arg-type]
+        return CoordinatorState(decision, state.yes, tell)  # type: ignore[arg-type]
 
     def on_recover(self, log: tuple[object, ...], out: Out) -> CoordinatorState:
         if "end" in log:
@@ -209,9 +217,7 @@ class Coordinator(Node):
             return CoordinatorState(decision, pending=self.participants)  # type: ignore[arg-type]
         if any(isinstance(r, tuple) and r[0] == "collecting" for r in log):
             # Presumed commit: the protocol was in progress, so it must abort, and say so.
-            return self.decide(CoordinatorState("collecting"), "abort", out)
-        if self.colocated:
-            out.decide("abort")  # the local participant had not committed: it aborts
+            return self.decide(CoordinatorState("collecting"), "abort", self.participants, out)
         return CoordinatorState("forgotten")
 
 
@@ -220,27 +226,25 @@ class Coordinator(Node):
 
 @dataclass(frozen=True, slots=True)
 class ParticipantState:
-    phase: Literal["working", "prepared", "commit", "abort", "read"]
+    phase: Literal["working", "prepared", "commit", "abort"]
 
 
 class Participant(Node):
-    """``vote``: ``"yes"``, ``"no"``, ``"read"`` (read-only: answers READ and leaves), or
-    ``"any"`` (may abort on its own before voting, else votes yes)."""
+    """``vote``: ``"yes"``, ``"no"``, or ``"any"`` (may abort on its own before voting,
+    else votes yes)."""
 
     def __init__(
         self,
         name: str,
         coordinator: str,
-        presumption: Presumption = "abort",
+        presumption: Presumption = "nothing",
         vote: VoteChoice = "yes",
     ) -> None:
         super().__init__(name)
         self.coordinator = coordinator
         self.presumption = check_presumption(presumption)
-        if vote not in ("yes", "no", "any", "read"):
-            raise ModelError(f"a vote is 'yes', 'no', 'any' or 'read', got {vote!r}")
-        if vote == "read" and self.presumption == "nothing":
-            raise ModelError("the read-only vote is an optimization of presumed abort or commit")
+        if vote not in ("yes", "no", "any"):
+            raise ModelError(f"a vote is 'yes', 'no' or 'any', got {vote!r}")
         self.vote = vote
 
     def on_start(self, out: Out) -> ParticipantState:
@@ -257,9 +261,6 @@ class Participant(Node):
                     out.decide("abort")
                     out.send(src, Vote("no"))
                     return ParticipantState("abort")
-                if self.vote == "read":
-                    out.send(src, Vote("read"))
-                    return ParticipantState("read")
                 out.log("prepared", force=True)
                 out.vote("yes")
                 out.send(src, Vote("yes"))
@@ -285,8 +286,6 @@ class Participant(Node):
 
     def on_timeout(self, state: ParticipantState, timer: str, out: Out):
         if timer == "prepare" and state.phase == "working":
-            if self.vote == "read":
-                return ParticipantState("read")  # nothing to undo, no outcome to announce
             out.decide("abort")
             return ParticipantState("abort")
         if timer == "decision" and state.phase == "prepared":
@@ -298,10 +297,8 @@ class Participant(Node):
         for decision in ("commit", "abort"):
             if decision in log:
                 out.decide(decision)
-                return ParticipantState(decision)  # type: ignore[arg-type]
+                return ParticipantState(decision)
         if "prepared" not in log:
-            if self.vote == "read":
-                return self.on_start(out)  # a read-only node keeps no outcome: start afresh
             out.decide("abort")
             return ParticipantState("abort")
         out.send(self.coordinator, Inquiry())

@@ -13,7 +13,7 @@ from dtcourse.commit.specs.tcommit import TCommit
 from dtcourse.commit.specs.twophase import TwoPhase
 from dtcourse.errors import ModelError
 
-SPECS = {"tcommit": TCommit, "twophase": TwoPhase}
+SPECS: dict[str, type[TCommit] | type[TwoPhase]] = {"tcommit": TCommit, "twophase": TwoPhase}
 
 __all__ = ["SPECS", "TCommit", "TwoPhase", "build", "rm_names"]
 

@@ -11,7 +11,7 @@ committed), so its action values name the outcome: ``("Decide", "r1", "committed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dtcourse.engine.model import Property
@@ -80,8 +80,8 @@ class TCommit:
         return [
             Property.always("TCTypeOK", _type_ok),
             Property.always("TCConsistent", _consistent),
-            Property.sometimes("some RM commits", lambda model, state: COMMITTED in state),
-            Property.sometimes("some RM aborts", lambda model, state: ABORTED in state),
+            Property.sometimes("some RM commits", _some(COMMITTED)),
+            Property.sometimes("some RM aborts", _some(ABORTED)),
         ]
 
     def representative(self, state: TCState) -> TCState:
@@ -112,3 +112,8 @@ def _type_ok(model: TCommit, state: TCState) -> bool:
 def _consistent(model: TCommit, state: TCState) -> bool:
     """No RM aborted while another committed."""
     return not (COMMITTED in state and ABORTED in state)
+
+
+def _some(phase: str) -> Callable[[TCommit, tuple[str, ...]], bool]:
+    """Some resource manager is in ``phase``."""
+    return lambda model, state: phase in state

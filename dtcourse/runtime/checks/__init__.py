@@ -80,8 +80,10 @@ def check(exercise_id: str, obj: Any) -> None:
         except AssertionError as error:
             message = str(error) or "an assertion failed"
             failures.append((name, message + _save_counterexample(exercise_id, name, error)))
-        except NotImplementedError:
-            failures.append((name, "not implemented yet: replace `raise NotImplementedError()`"))
+        except NotImplementedError as error:
+            failures.append((name, _not_written(error)))
+        except DTCourseError as error:  # the course's own message says what and what to do
+            failures.append((name, str(error)))
         except Exception as error:  # the student's code raised: show it, briefly
             failures.append((name, f"your code raised {type(error).__name__}: {error}"))
     total = len(exercise.parts)
@@ -114,6 +116,19 @@ def _save_counterexample(exercise_id: str, part: str, error: AssertionError) -> 
     return (
         f"\n    counterexample saved to {target}; after a fix, replay it with:"
         f"\n    from dtcourse.engine.replay import replay; replay({str(target)!r})"
+    )
+
+
+def _not_written(error: NotImplementedError) -> str:
+    """``detect is not written yet (...)``, naming the function whose stub raised."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_qualname if tb is not None else "your code"
+    where = where.rsplit(".<locals>.", 1)[-1]  # a function defined inside another
+    return (
+        f"{where} is not written yet (it raises NotImplementedError): replace "
+        "`raise NotImplementedError()` with your code"
     )
 
 

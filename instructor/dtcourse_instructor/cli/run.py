@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -29,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run release/ instead of source/: each notebook runs until its first unsolved "
         "exercise, whose stub raises NotImplementedError",
     )
-    parser.add_argument("--out", type=Path, help="where executed notebooks go (default: temp)")
+    parser.add_argument(
+        "--out", type=Path,
+        help="keep the executed notebooks in this folder (default: not kept)",
+    )
     parser.add_argument("--root", type=Path, help="course folder (default: this repository)")
     parser.add_argument("--phase", action="append", help="only this phase (repeatable)")
     parser.add_argument(
@@ -54,15 +58,18 @@ def run(args: argparse.Namespace) -> int:
         from dtcourse.errors import GradingError
 
         raise GradingError(f"missing notebooks: {', '.join(missing)}; run `dtcourse build` first")
-    out = args.out or Path(tempfile.mkdtemp(prefix="dtcourse-run-out-"))
     parameters = {name: _value(value) for name, value in args.parameter}
-    results = run_notebooks(notebooks, out, parameters, release=args.release)
+    with contextlib.ExitStack() as stack:
+        out = args.out or Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="dtcourse-run-out-", ignore_cleanup_errors=True)
+        ))
+        results = run_notebooks(notebooks, out, parameters, release=args.release)
+    kept = f"outputs in {out}" if args.out else "outputs not kept (--out DIR keeps them)"
     total = sum(result.seconds for result in results)
     failed = [
         result
         for result in results
         if result.error and not (args.release and stopped_at_exercise(result))
     ]
-    print(f"{len(results) - len(failed)} of {len(results)} notebooks ran in {total:.1f} s; "
-          f"outputs in {out}")
+    print(f"{len(results) - len(failed)} of {len(results)} notebooks ran in {total:.1f} s; {kept}")
     return 1 if failed else 0
