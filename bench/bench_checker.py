@@ -207,11 +207,13 @@ def symmetry(rms: int, repeat: int) -> None:
 
 
 def early_answers() -> None:
+    from dtcourse_instructor.reference.p2_threepc import terminate
+
     from dtcourse.commit.protocols import build as protocol
 
     print("Early answers, as dtcourse check runs them (stop at first, random runs):")
     for crashes in (0, 1):
-        system = protocol("3pc", 3, crashes=crashes, partitions=1)
+        system = protocol("3pc", 3, crashes=crashes, partitions=1, rule=terminate)
         wall = time.perf_counter()
         seconds, result = timed(lambda system=system: check(system, stop_at_first=True, hunt=True))
         wall = time.perf_counter() - wall
@@ -225,11 +227,13 @@ def early_answers() -> None:
 
 
 def _big(which: str) -> tuple[float, int, int, bool, float]:
+    from dtcourse_instructor.reference.p2_threepc import terminate
+
     from dtcourse.commit.protocols import build as protocol
     from dtcourse.commit.protocols.catalog import build as variant
 
     if which == "3pc":
-        system = protocol("3pc", 3, crashes=2)
+        system = protocol("3pc", 3, crashes=2, rule=terminate)
     else:
         system = variant("paxos commit", 1, "any", crashes=1, recover=True)
     seconds, result = timed(lambda: check(system))
@@ -252,6 +256,7 @@ def big_models() -> None:
 
 
 def replay_time(repeat: int) -> None:
+
     from dtcourse.commit.protocols import build as protocol
     from dtcourse.engine.replay import replay
     from dtcourse.engine.walks import Walker

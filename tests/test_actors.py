@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from dtcourse.commit.protocols import build
+from dtcourse.commit.protocols.threepc import naive_rule
 from dtcourse.engine.actors import (
     ActorSystem,
     Crash,
@@ -342,9 +343,9 @@ def _reachable_states(system: ActorSystem, limit: int = 3_000) -> list:
     "make",
     [
         lambda: build("2pc", 2, crashes=1, recover=True, loss=True, duplicate=True),
-        lambda: build("3pc", 2, crashes=1, partitions=1),
+        lambda: build("3pc", 2, crashes=1, partitions=1, rule=naive_rule),
         lambda: build("2pc", 2, crashes=1, cooperative=True, partitions=1),
-        lambda: build("3pc", 2, crashes=2, timing="async"),
+        lambda: build("3pc", 2, crashes=2, timing="async", rule=naive_rule),
     ],
 )
 def test_successors_hook_agrees_with_actions_and_next_state(make) -> None:

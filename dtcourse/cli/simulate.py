@@ -141,18 +141,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ModelError(f"--runs must be at least 1, got {args.runs}")
-    from dtcourse.cli.check import origin_or_none
+    from dtcourse.cli._load import rule_spec
+    from dtcourse.cli.check import origin
 
     rule = rule_of(args, args.protocol)
     extra = {} if rule is None else {"rule": rule}
     system = build(args.protocol, args.participants, votes=args.votes, timing=args.timing, **extra)
-    system.origin = origin_or_none(
-        "dtcourse.commit.protocols:build",
+    spec = rule_spec(args)
+    system.origin = origin(
+        "dtcourse.cli._load:build_with_rule",
         args.protocol,
         args.participants,
         votes=args.votes,
         timing=args.timing,
-        **extra,
+        **({} if spec is None else {"rule": spec}),
     )
     faults: list[Fault] = []
     for text in args.crash:
