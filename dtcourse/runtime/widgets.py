@@ -266,7 +266,7 @@ class _StoreBound:
 
         return on_change
 
-    def _safe_refresh(self, refresh: Callable[[], None]) -> None:
+    def _safe_refresh(self, refresh: Callable[[], object]) -> None:
         try:
             refresh()
         except Exception as error:  # shown to the student: never a traceback on stderr
