@@ -1,22 +1,34 @@
-"""Checker speed: the generic checker against a hand-written BFS, and symmetry reduction.
+"""Checker speed and the workbench's numbers (issue "Workbench").
 
-1. TwoPhase with 7 resource managers, no symmetry: ``dtcourse.engine.checker.check`` against a
-   special-purpose breadth-first search of the same spec, in the same process. The
-   baseline is written to be fast: the same state encoding as the spec module (so the
-   comparison measures the checker, not a choice of encoding), successors generated
-   inline with no action values, a plain set for dedup, the same two invariants checked on
-   every new state, and no trace bookkeeping at all. Target: generic within 1.5x. The
-   spec's one-pass ``successors`` hook is used; the time through ``actions`` and
-   ``next_state`` alone is printed too.
+1. TwoPhase with 5, 6 and 7 resource managers, no symmetry: ``dtcourse.engine.checker.check``
+   against a special-purpose breadth-first search of the same spec, in the same process,
+   best of ``--repeat`` rounds with the two interleaved. The baseline is written to be
+   fast: the same state encoding as the spec module (so the comparison measures the
+   checker, not a choice of encoding), successors generated inline with no action
+   values, a plain set for dedup, the same two invariants checked on every new state, and
+   no trace bookkeeping at all. Target: ratio <= 1.0 and >= 100K distinct states/s at 7.
+   The time through ``actions`` and ``next_state`` alone (no fast hooks) is printed too.
 2. TwoPhase with 10 resource managers, with symmetry reduction. Target: under 5 s.
+3. Early answers: ``dtcourse check 3pc -n 3 --partition`` and the same with one crash, as
+   the command runs them (stop at the first violation, random runs interleaved).
+   Target: a counterexample in under 10 s each.
+4. Bigger models checked completely, each in a fresh process for its own peak memory:
+   3PC with 3 participants and 2 crashes (target < 8 s) and Paxos Commit F=1 with a crash
+   and recovery (target < 20 s).
+5. Replaying a saved 50-step trace.
 
-Times are CPU seconds of this process, the best of ``--repeat`` interleaved rounds.
-Run: ``.venv/bin/python bench/bench_checker.py [--rms 7] [--sym-rms 10] [--repeat 3]``.
+Times are CPU seconds (other people's jobs on the shared cores inflate wall time at
+random); peak memory is the process's maximum resident set. ``--skip-big`` leaves out 4.
+Run: ``.venv/bin/python bench/bench_checker.py [--repeat 3] [--skip-big]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
+import sys
+import tempfile
 import time
 
 from dtcourse.commit.specs import build
@@ -34,6 +46,7 @@ from dtcourse.commit.specs.twophase import (
     prepared_msg,
 )
 from dtcourse.engine.checker import check
+from dtcourse.engine.model import Path
 
 
 def hand_written_twophase(n: int) -> tuple[int, int, int]:
@@ -154,39 +167,128 @@ def best_of(repeat: int, *runs):
     return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rms", type=int, default=7)
-    parser.add_argument("--sym-rms", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+def peak_memory_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
-    model = build("twophase", args.rms)
-    (base_seconds, (distinct, generated, depth)), (gen_seconds, result) = best_of(
-        args.repeat, lambda: hand_written_twophase(args.rms), lambda: check(model)
-    )
-    assert (result.distinct, result.generated, result.depth) == (distinct, generated, depth)
-    assert result.ok, result.summary()
-    print(f"TwoPhase, {args.rms} RMs, no symmetry: {distinct:,} distinct, {generated:,} generated")
-    print(f"  hand-written BFS: {base_seconds:6.2f} s  {distinct / base_seconds:10,.0f} states/s")
-    print(f"  generic checker:  {gen_seconds:6.2f} s  {distinct / gen_seconds:10,.0f} states/s")
-    print(f"  ratio generic / hand-written: {gen_seconds / base_seconds:.2f} (target <= 1.5)")
+
+def twophase_ratios(sizes: list[int], repeat: int) -> None:
+    for rms in sizes:
+        model = build("twophase", rms)
+        (base_seconds, (distinct, generated, depth)), (gen_seconds, result) = best_of(
+            repeat, lambda rms=rms: hand_written_twophase(rms), lambda model=model: check(model)
+        )
+        assert (result.distinct, result.generated, result.depth) == (distinct, generated, depth)
+        assert result.ok, result.summary()
+        print(f"TwoPhase, {rms} RMs: {distinct:,} distinct, {generated:,} generated")
+        print(
+            f"  hand-written BFS: {base_seconds:6.2f} s  {distinct / base_seconds:10,.0f} states/s"
+        )
+        print(f"  generic checker:  {gen_seconds:6.2f} s  {distinct / gen_seconds:10,.0f} states/s")
+        print(f"  ratio generic / hand-written: {gen_seconds / base_seconds:.2f} (target <= 1.0)")
     plain_seconds, plain = timed(lambda: check(WithoutSuccessors(model)))
     assert plain.distinct == distinct
     print(
         f"  for reference, through actions/next_state only: {plain_seconds:.2f} s, "
         f"ratio {plain_seconds / base_seconds:.2f}"
     )
+    print(f"  peak memory of this process so far: {peak_memory_mb():,.0f} MB")
 
-    model = build("twophase", args.sym_rms)
-    [(sym_seconds, result)] = best_of(args.repeat, lambda: check(model, symmetry=True))
+
+def symmetry(rms: int, repeat: int) -> None:
+    model = build("twophase", rms)
+    [(sym_seconds, result)] = best_of(repeat, lambda: check(model, symmetry=True))
     assert result.ok, result.summary()
-    print(f"TwoPhase, {args.sym_rms} RMs, symmetry reduction:")
+    print(f"TwoPhase, {rms} RMs, symmetry reduction:")
     print(
         f"  {result.distinct:,} orbits, {result.generated:,} generated, "
         f"{sym_seconds:.2f} s, {result.distinct / sym_seconds:,.0f} states/s (target < 5 s)"
     )
-    print(f"  checker's own wall-clock figure: {result.seconds:.2f} s")
+
+
+def early_answers() -> None:
+    from dtcourse_instructor.reference.p2_threepc import terminate
+
+    from dtcourse.commit.protocols import build as protocol
+
+    print("Early answers, as dtcourse check runs them (stop at first, random runs):")
+    for crashes in (0, 1):
+        system = protocol("3pc", 3, crashes=crashes, partitions=1, rule=terminate)
+        wall = time.perf_counter()
+        seconds, result = timed(lambda system=system: check(system, stop_at_first=True, hunt=True))
+        wall = time.perf_counter() - wall
+        [violation] = result.violations
+        print(
+            f"  3pc -n 3 --partition{' --crashes 1' if crashes else ''}: {violation.property} "
+            f"in {len(violation.path)} steps after {result.distinct:,} states and "
+            f"{result.random_runs} random runs: {seconds:.2f} s CPU, {wall:.2f} s wall "
+            "(target < 10 s)"
+        )
+
+
+def _big(which: str) -> tuple[float, int, int, bool, float]:
+    from dtcourse_instructor.reference.p2_threepc import terminate
+
+    from dtcourse.commit.protocols import build as protocol
+    from dtcourse.commit.protocols.catalog import build as variant
+
+    if which == "3pc":
+        system = protocol("3pc", 3, crashes=2, rule=terminate)
+    else:
+        system = variant("paxos commit", 1, "any", crashes=1, recover=True)
+    seconds, result = timed(lambda: check(system))
+    return seconds, result.distinct, result.generated, result.ok, peak_memory_mb()
+
+
+def big_models() -> None:
+    print("Bigger models, complete, each in a fresh process:")
+    targets = {"3pc": ("3PC, 3 participants, 2 crashes", 8), "paxos": (
+        "Paxos Commit F=1, 1 crash with recovery", 20)}  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    for which, (label, target) in targets.items():
+        with context.Pool(1) as pool:
+            seconds, distinct, generated, ok, memory = pool.apply(_big, (which,))
+        print(
+            f"  {label}: {distinct:,} states, {generated:,} generated, "
+            f"{'ok' if ok else 'VIOLATED'}, {seconds:.1f} s (target < {target} s), "
+            f"{distinct / seconds:,.0f} states/s, peak {memory:,.0f} MB"
+        )
+
+
+def replay_time(repeat: int) -> None:
+
+    from dtcourse.commit.protocols import build as protocol
+    from dtcourse.engine.replay import replay
+    from dtcourse.engine.walks import Walker
+
+    system = protocol("2pc", 3, crashes=1, recover=True, loss=True, duplicate=True)
+    walker = Walker(system, (), seed=1, depth=50)
+    while True:
+        walker.advance(1)
+        if len(walker._path) == 50:
+            break
+    path = Path(walker._init, tuple(walker._path))
+    with tempfile.TemporaryDirectory() as folder:
+        saved = system.trace_of(path).save(f"{folder}/run.json")
+        [(seconds, result)] = best_of(repeat, lambda: replay(saved))
+    assert result.matches
+    events = len(result.trace.events)
+    print(f"Replay of a saved 50-step trace ({events} events): {seconds * 1000:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rms", type=int, nargs="+", default=[5, 6, 7])
+    parser.add_argument("--sym-rms", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-big", action="store_true", help="leave out the bigger models")
+    args = parser.parse_args()
+    twophase_ratios(args.rms, args.repeat)
+    symmetry(args.sym_rms, args.repeat)
+    early_answers()
+    if not args.skip_big:
+        big_models()
+    replay_time(args.repeat)
 
 
 if __name__ == "__main__":

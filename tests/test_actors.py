@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from dtcourse.commit.protocols import build
+from dtcourse.commit.protocols.threepc import naive_rule
 from dtcourse.engine.actors import (
     ActorSystem,
     Crash,
@@ -18,6 +19,7 @@ from dtcourse.engine.actors import (
     Partition,
     Recover,
     Timeout,
+    describe_state,
 )
 from dtcourse.engine.checker import check
 from dtcourse.engine.model import Path
@@ -322,3 +324,36 @@ def test_symmetry_reduction_explores_fewer_states_with_the_same_verdicts() -> No
     assert reduced.distinct < plain.distinct / 3
     always = lambda r: sorted(v.property for v in r.violations if v.kind == "always")  # noqa: E731
     assert always(reduced) == always(plain) == []
+
+
+def _reachable_states(system: ActorSystem, limit: int = 3_000) -> list:
+    seen = {system.init_states()[0]}
+    frontier = list(seen)
+    while frontier and len(seen) < limit:
+        state = frontier.pop(0)
+        for action in system.actions(state):
+            nxt = system.next_state(state, action)
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    return sorted(seen, key=lambda s: describe_state(system, s))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: build("2pc", 2, crashes=1, recover=True, loss=True, duplicate=True),
+        lambda: build("3pc", 2, crashes=1, partitions=1, rule=naive_rule),
+        lambda: build("2pc", 2, crashes=1, cooperative=True, partitions=1),
+        lambda: build("3pc", 2, crashes=2, timing="async", rule=naive_rule),
+    ],
+)
+def test_successors_hook_agrees_with_actions_and_next_state(make) -> None:
+    system = make()
+    for state in _reachable_states(system):
+        expected = [(a, system.next_state(state, a)) for a in system.actions(state)]
+        expected = [(a, t) for a, t in expected if t is not None]
+        got = system.successors(state)
+        assert [a for a, _ in got] == [a for a, _ in expected]
+        assert [t for _, t in got] == [t for _, t in expected]
+        assert all(type(t) is type(state) for _, t in got)

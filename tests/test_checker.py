@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtcourse.commit.specs import build
+from dtcourse.commit.specs.twophase import TwoPhase
 from dtcourse.engine.checker import (
     CheckResult,
     ModelFailure,
@@ -534,10 +535,60 @@ def test_successors_hook_and_plain_actions_give_the_same_result() -> None:
     assert _without_timing(check(Plain())) == _without_timing(check(model))
 
 
+class _WithoutNextStates:
+    """A model seen without its states-only hook: the checker's general loop."""
+
+    next_states = None
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"symmetry": True},
+        {"max_states": 100},
+        {"max_states": 1000, "symmetry": True},
+        {"stop_at_first": True},
+    ],
+)
+def test_the_lean_loop_gives_what_the_general_loop_gives(options) -> None:
+    model = build("twophase", 4)
+    assert _without_timing(check(model, **options)) == _without_timing(
+        check(_WithoutNextStates(model), **options)
+    )
+
+
+def test_the_lean_loop_stops_at_the_first_violation_like_the_general_loop() -> None:
+    class CommitTooEarly(TwoPhase):
+        """The TM may commit before hearing from every RM; both hooks see it."""
+
+        def successors(self, state):
+            yield from super().successors(state)
+            if state.tm_state == "init" and state.tm_prepared != frozenset(self.rms):
+                commit = state._replace(tm_state="committed", msgs=state.msgs | {("Commit",)})
+                yield ("TMCommit",), commit
+
+        def next_states(self, state):
+            return [t for _, t in self.successors(state)]
+
+    model = CommitTooEarly(("r1", "r2", "r3"))
+    lean = check(model, stop_at_first=True)
+    general = check(_WithoutNextStates(model), stop_at_first=True)
+    assert _without_timing(lean) == _without_timing(general)
+    assert lean.violations[0].property == "TCConsistent" and lean.stopped_by == "violation"
+
+
 _SCRIPT = """
 import json
 from dtcourse.engine.checker import check
 from dtcourse.commit.specs import build
+from dtcourse.commit.specs.twophase import TwoPhase
 data = check(build("twophase", 3), symmetry={symmetry}).to_dict()
 del data["seconds"], data["states_per_second"]
 print(json.dumps(data, sort_keys=True))

@@ -41,6 +41,70 @@ def test_check_3pc_partition_reports_the_violation_with_its_trace(
     assert decisions == {"commit", "abort"}
 
 
+def test_check_stops_at_the_first_violation_unless_all(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, first = run_json(capsys, "check", "3pc", "-n", "2", "--partition", "--rule", RULE)
+    assert code == 1 and first["stopped_by"] == "violation" and first["complete"] is False
+    assert [v["kind"] for v in first["violations"]] == ["always"]
+    code, every = run_json(
+        capsys, "check", "3pc", "-n", "2", "--partition", "--all", "--rule", RULE
+    )
+    assert code == 1 and every["complete"] is True and every["stopped_by"] is None
+    assert {v["kind"] for v in every["violations"]} == {"always", "blocking"}
+    assert every["distinct"] > first["distinct"]
+
+
+def test_check_text_says_how_to_search_on(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "3pc", "-n", "2", "--partition", "--rule", RULE])
+    captured = capsys.readouterr()
+    assert code == 1 and "--all keeps searching" in captured.out
+    assert "states/s" in captured.err and "GB" in captured.err
+
+
+def test_check_3pc_with_a_crash_and_a_partition_answers_early(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, data = run_json(
+        capsys, "check", "3pc", "-n", "3", "--crashes", "1", "--partition", "--seed", "1",
+        "--rule", RULE,
+    )
+    assert code == 1 and data["random_runs"] > 0
+    [ac1] = data["violations"]
+    assert ac1["property"].startswith("AC1") and ac1["shortest"] is False
+    assert data["distinct"] < 300_000
+
+
+def test_check_memory_bound_names_max_states(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "twophase", "-n", "5", "--max-memory", "0.001", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 3 and "memory limit" in out and "--max-states" in out
+    assert "OK" not in out
+
+
+def test_check_simulate_finds_the_3pc_partition_bug_and_saves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "random.json"
+    argv = ["check", "3pc", "-n", "3", "--crashes", "1", "--partition", "--simulate", "500",
+            "--rule", RULE]
+    code = main([*argv, "--depth", "40", "--seed", "1", "--save-trace", str(target)])
+    out = capsys.readouterr().out
+    assert code == 1 and "VIOLATED always 'AC1 agreement'" in out and "shortened" in out
+    assert "sequence of events" in out and "dtcourse replay" in out
+    assert main(["replay", str(target)]) == 0
+
+
+def test_check_simulate_says_a_clean_result_is_no_proof(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, data = run_json(capsys, "check", "2pc", "-n", "2", "--simulate", "50", "--seed", "4")
+    assert code == 3 and data["proof"] is False and data["ok"] is True
+    assert data["runs"] == 50 and "non-blocking" in data["unchecked"]
+    assert main(["check", "2pc", "-n", "2", "--simulate", "50", "--seed", "4"]) == 3
+    assert "NOT a proof" in capsys.readouterr().out
+
+
 def test_check_2pc_finds_blocking_witness(capsys: pytest.CaptureFixture[str]) -> None:
     code, data = run_json(capsys, "check", "2pc", "-n", "2", "--crashes", "1", "--cooperative")
     assert code == 1
@@ -82,6 +146,11 @@ def test_check_symmetry_runs_without_blocking_property(capsys: pytest.CaptureFix
         (["check", "2pc", "--participants", "0"], "at least 1"),
         (["check", "2pc", "--recover"], "crash budget"),
         (["check", "2pc", "--max-states", "0"], "positive"),
+        (["check", "2pc", "--max-memory", "0"], "--max-memory"),
+        (["check", "2pc", "--all", "--shortest"], "--shortest"),
+        (["check", "2pc", "--simulate", "0"], "--simulate"),
+        (["check", "2pc", "--simulate", "5", "--depth", "0"], "--depth"),
+        (["check", "2pc", "--simulate", "5", "--symmetry"], "not for --simulate"),
         (["simulate", "2pc", "--crash", "P1"], "NODE@TIME"),
         (["simulate", "2pc", "--crash", "X@1"], "unknown node 'X'"),
         (["simulate", "2pc", "--loss", "2"], "probability"),

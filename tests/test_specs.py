@@ -73,6 +73,7 @@ def test_twophase_successors_hook_agrees_with_actions_and_next_state(rms: int) -
         ]
         assert len(expected) == len(list(model.actions(state)))
         assert list(model.successors(state)) == expected
+        assert model.next_states(state) == [successor for _, successor in expected]
 
 
 def test_twophase_disabled_actions_have_no_successor() -> None:

@@ -63,3 +63,25 @@ def rule_of(args: argparse.Namespace, protocol: str) -> Callable | None:
 
         return naive_rule
     return load_function(args.rule, "--rule", ModelError)
+
+
+def rule_spec(args: argparse.Namespace) -> str | None:
+    """``--rule`` as saved in a trace: a file made absolute, so a replay elsewhere finds it."""
+    if args.rule in (None, "naive"):
+        return args.rule
+    location, _, name = args.rule.rpartition(":")
+    return f"{Path(location).resolve()}:{name}"
+
+
+def build_with_rule(protocol: str, participants: int, *, rule: str | None = None, **options: Any):
+    """``dtcourse.commit.protocols.build`` with the rule given as ``--rule`` gives it.
+
+    Saved traces name this function as their origin: a rule loaded from a student's file has
+    no import path, but its ``FILE.py:NAME`` can be loaded again when the trace is replayed.
+    """
+    from dtcourse.commit.protocols import build
+
+    extra: dict[str, Any] = {}
+    if rule is not None:
+        extra["rule"] = rule_of(argparse.Namespace(rule=rule), protocol)
+    return build(protocol, participants, **options, **extra)

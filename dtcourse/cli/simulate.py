@@ -74,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--trace", action="store_true", help="print every event of the run")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="write a sequence diagram PNG")
+    parser.add_argument(
+        "--save-trace",
+        type=Path,
+        metavar="FILE",
+        help="save the run (with --runs, the first failing one) for dtcourse replay",
+    )
     parser.set_defaults(func=run, timing=None)
 
 
@@ -135,12 +141,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ModelError(f"--runs must be at least 1, got {args.runs}")
-    system = build(
+    from dtcourse.cli._load import rule_spec
+    from dtcourse.cli.check import origin
+
+    rule = rule_of(args, args.protocol)
+    extra = {} if rule is None else {"rule": rule}
+    system = build(args.protocol, args.participants, votes=args.votes, timing=args.timing, **extra)
+    spec = rule_spec(args)
+    system.origin = origin(
+        "dtcourse.cli._load:build_with_rule",
         args.protocol,
         args.participants,
         votes=args.votes,
         timing=args.timing,
-        rule=rule_of(args, args.protocol),
+        **({} if spec is None else {"rule": spec}),
     )
     faults: list[Fault] = []
     for text in args.crash:
@@ -184,6 +198,11 @@ def run(args: argparse.Namespace) -> int:
                 print(text_sequence(first.trace))
         if args.plot and result.failures:
             write_plot(result.failures[0].trace, args.plot)
+        if args.save_trace is not None:
+            if result.failures:
+                save(result.failures[0].trace, args.save_trace, args.json)
+            else:
+                print(f"no failing run to save: {args.save_trace} not written")
         return 0 if result.ok else 1
     single = simulate(system, seed=args.seed, **options)
     if args.json:
@@ -192,7 +211,22 @@ def run(args: argparse.Namespace) -> int:
         print_single(system, single, args.trace)
     if args.plot:
         write_plot(single.trace, args.plot)
+    if args.save_trace is not None:
+        save(single.trace, args.save_trace, args.json)
     return 0 if single.ok else 1
+
+
+def save(trace: Any, target: Path, quiet: bool) -> None:
+    import sys
+
+    from dtcourse.errors import DTCourseError
+
+    try:
+        trace.save(target)
+    except OSError as error:
+        raise DTCourseError(f"cannot write the trace to {target}: {error.strerror}") from None
+    line = f"run saved to {target}; replay it with: dtcourse replay {target}"
+    print(line, file=sys.stderr if quiet else sys.stdout)
 
 
 def print_single(system: Any, result: Any, show_trace: bool) -> None:

@@ -43,12 +43,12 @@ def decisions(system: ActorSystem, state: SystemState) -> dict[str, str]:
     }
 
 
-def _decided(system: ActorSystem, state: SystemState) -> set[str]:
-    return {rec.decision[0] for rec in system.records(state) if rec.decision is not None}
+def _decided(system: ActorSystem, state: SystemState) -> frozenset[str]:
+    return system.summary(state).decided
 
 
 def _all_voted_yes(system: ActorSystem, state: SystemState) -> bool:
-    return all(system.vote(state, p) == "yes" for p in system.participants)
+    return system.summary(state).all_voted_yes
 
 
 def agreement(system: ActorSystem, state: SystemState) -> bool:
@@ -70,11 +70,7 @@ def no_failure_all_yes_commits(system: ActorSystem, state: SystemState) -> bool:
 
 
 def undecided_live_participants(system: ActorSystem, state: SystemState) -> Iterable[Hashable]:
-    return tuple(
-        p
-        for p in system.participants
-        if (rec := system.record(state, p)).local is not None and rec.decision is None
-    )
+    return system.summary(state).undecided_live
 
 
 def has_decided(system: ActorSystem, state: SystemState, participant: Hashable) -> bool:

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from itertools import permutations, product
 from typing import Any, NamedTuple
 
+from dtcourse.engine._codec import DecodeError, Encoder, decode, type_path
 from dtcourse.engine.model import Path, Property
 from dtcourse.engine.network import Faults, Network, Timing, bipartitions, check_timing, cut_off
-from dtcourse.engine.trace import Trace, TraceBuilder, message_label
+from dtcourse.engine.trace import Step, Trace, TraceBuilder, TraceFileError, message_label
 from dtcourse.engine.trace_text import text_sequence
 from dtcourse.errors import DTCourseError, ModelError
 
@@ -202,6 +203,60 @@ class Heal:
 
 
 ActorAction = Deliver | Duplicate | Drop | Timeout | Crash | Recover | Partition | Heal
+_HEAL = Heal()
+_tuple_new = tuple.__new__
+_FAULT_ACTIONS = frozenset({Duplicate, Drop, Crash, Recover, Partition, Heal})
+
+
+def encode_action(action: ActorAction, encoder: Encoder | None = None) -> dict[str, Any]:
+    """An action in the JSON form a saved trace's steps use (``dtcourse.engine.trace``)."""
+    enc = encoder or Encoder()
+    match action:
+        case Deliver(src, dst, msg, _) | Duplicate(src, dst, msg, _) | Drop(src, dst, msg, _):
+            kind = type(action).__name__.lower()
+            return {"kind": kind, "src": src, "dst": dst, "msg": enc(msg)}
+        case Timeout(node, timer):
+            return {"kind": "timeout", "node": node, "timer": timer}
+        case Crash(node):
+            return {"kind": "crash", "node": node}
+        case Recover(node):
+            return {"kind": "recover", "node": node}
+        case Partition(groups):
+            return {"kind": "partition", "groups": [list(g) for g in groups]}
+        case Heal():
+            return {"kind": "heal"}
+    raise ModelError(f"{action!r} is not an action of an actor system")
+
+
+def decode_action(data: Any) -> ActorAction:
+    """The action a step's JSON form describes; ``TraceFileError`` when it cannot be."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    try:
+        match kind:
+            case "deliver" | "duplicate" | "drop":
+                src, dst, msg = data["src"], data["dst"], decode(data["msg"])
+                if kind == "deliver":
+                    return Deliver(src, dst, msg)
+                return Duplicate(src, dst, msg) if kind == "duplicate" else Drop(src, dst, msg)
+            case "timeout":
+                return Timeout(data["node"], data["timer"])
+            case "crash":
+                return Crash(data["node"])
+            case "recover":
+                return Recover(data["node"])
+            case "partition":
+                first, second = data["groups"]
+                return Partition((tuple(first), tuple(second)))
+            case "heal":
+                return Heal()
+    except DecodeError as error:
+        raise TraceFileError(f"cannot replay the message of a {kind} step: {error}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise TraceFileError(f"malformed {kind} action {data!r}: {error}") from None
+    raise TraceFileError(
+        f"unknown action {kind!r}; known actions: deliver, duplicate, drop, "
+        "timeout, crash, recover, partition, heal"
+    )
 
 
 def format_action(action: Any) -> str:
@@ -262,6 +317,16 @@ class SystemState(NamedTuple):
     partitions: int = 0
     failed: bool = False
     reversed: frozenset[str] = frozenset()
+
+
+class Summary(NamedTuple):
+    """A state's nodes as the atomic-commit properties see them (``ActorSystem.summary``):
+    the decisions taken, whether every participant voted yes, the live participants that
+    have not decided."""
+
+    decided: frozenset[str]
+    all_voted_yes: bool
+    undecided_live: tuple[str, ...]
 
 
 class _HandlerFailure(Exception):
@@ -402,6 +467,22 @@ class ActorSystem:
         self._env_keys: list[tuple[str, str, str]] = []
         self._memo: dict[tuple[Any, ...], tuple[int, tuple[int, ...], bool]] = {}
         self._crashed: dict[int, int] = {}
+        # Shared values of the one-pass successors (see ``successors``).
+        self._ends: list[tuple[int, int]] = []
+        self._env_actions: dict[int, tuple[Deliver, Drop, Duplicate]] = {}
+        self._orders_of: dict[frozenset[int], tuple[int, ...]] = {}
+        self._without: dict[tuple[frozenset[int], int], frozenset[int]] = {}
+        self._timeouts: dict[tuple[int, str], Timeout] = {}
+        self._unaddressed: dict[tuple[frozenset[int], int], frozenset[int]] = {}
+        self._watched: dict[tuple[str, ...], tuple[int, ...]] = {}
+        self._summaries: dict[tuple[int, ...], Summary] = {}
+        self._last_summary: tuple[Any, Any] = (None, None)
+        self._crash_actions = tuple(Crash(n) for n in self.names)
+        self._recover_actions = tuple(Recover(n) for n in self.names)
+        self._partition_actions = tuple(Partition(self._groups(split)) for split in self._splits)
+        #: How to build this system again (a function reference and its arguments), set
+        #: by whoever built it; saved traces use it to rebuild the system exactly.
+        self.origin: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -423,6 +504,7 @@ class ActorSystem:
         if ident is None:
             ident = self._env_ids[env] = len(self._envs)
             self._envs.append(env)
+            self._ends.append((self.index[env[0]], self.index[env[1]]))
             msg = env[2]
             self._env_keys.append((env[0], env[1], f"{type(msg).__name__}:{msg!r}"))
         return ident
@@ -467,12 +549,42 @@ class ActorSystem:
         """Node ``node``'s durable log."""
         return self.record(state, node).durable
 
+    def summary(self, state: SystemState) -> Summary:
+        """What the atomic-commit properties read of a state's nodes, computed once per
+        combination of node records (many states share one)."""
+        nodes = state.nodes
+        last = self._last_summary
+        if last[0] is nodes:  # the properties of one state are judged one after another
+            return last[1]
+        found = self._summaries.get(nodes)
+        if found is None:
+            records = self._records
+            recs = [records[r] for r in nodes]
+            judged = [recs[i] for i in self._participant_ids]
+            found = Summary(
+                frozenset(r.decision[0] for r in recs if r.decision is not None),
+                all(r.vote == "yes" for r in judged),
+                tuple(
+                    p
+                    for p, r in zip(self.participants, judged, strict=True)
+                    if r.local is not None and r.decision is None
+                ),
+            )
+            self._summaries[nodes] = found
+        self._last_summary = (nodes, found)
+        return found
+
     def envelopes(self, state: SystemState) -> list[Envelope]:
         """The messages in flight in ``state`` as (source, destination, message), sorted."""
         return [self._envs[e] for e in sorted(state.network, key=self._env_keys.__getitem__)]
 
     def format_action(self, action: Any) -> str:
         return format_action(action)
+
+    def is_fault(self, action: Any) -> bool:
+        """Whether ``action`` is a failure or a repair (crash, recovery, loss, duplication,
+        partition, heal): random runs take these only now and then."""
+        return type(action) in _FAULT_ACTIONS
 
     def format_state(self, state: SystemState) -> str:
         return describe_state(self, state)
@@ -497,11 +609,8 @@ class ActorSystem:
         sides = state.sides
         index = self.index
         loss, dup = self.network.loss, self.network.duplicate
-        envs = state.network
         values = self._envs
-        if len(envs) > 1:
-            envs = sorted(envs, key=self._env_keys.__getitem__)
-        for ident in envs:
+        for ident in sorted(state.network, key=self._env_keys.__getitem__):
             src, dst, msg = values[ident]
             acts.append(Deliver(src, dst, msg, ident))
             if loss:
@@ -531,6 +640,139 @@ class ActorSystem:
             acts.append(Heal())
         return acts
 
+    def successors(self, state: SystemState) -> list[tuple[ActorAction, SystemState]]:
+        """Every enabled action with its next state, in the order of ``actions``, in one
+        pass: the checker's fast path (``actions`` and ``next_state`` stay the definition;
+        a test compares them on every reachable state).
+
+        Action values are made once per message, timer, node and split and shared; the
+        messages in flight are sorted once per distinct network; next states are built
+        directly as tuples.
+        """
+        try:
+            return self._successors(state)
+        except _HandlerFailure as failure:
+            raise self._failure_error(failure, state) from None
+
+    def _successors(self, state: SystemState) -> list[tuple[ActorAction, SystemState]]:
+        nodes, network, sides, crashes, partitions, failed, reversed_ = state
+        records = self._records
+        recs = [records[r] for r in nodes]
+        new = _tuple_new
+        out: list[tuple[ActorAction, SystemState]] = []
+        add = out.append
+        if network:
+            order = self._orders_of.get(network)
+            if order is None:
+                order = self._orders_of[network] = tuple(
+                    sorted(network, key=self._env_keys.__getitem__)
+                )
+            loss, dup = self.network.loss, self.network.duplicate
+            memo = self._memo
+            names = self.names
+            for ident in order:
+                acts = self._env_actions.get(ident)
+                if acts is None:
+                    acts = self._actions_for(ident)
+                src_i, j = self._ends[ident]
+                without = self._without.get((network, ident))
+                if without is None:
+                    without = self._without[(network, ident)] = network - {ident}
+                rid = nodes[j]
+                reachable = recs[j].local is not None and (
+                    sides is None or sides[src_i] == sides[j]
+                )
+                if reachable:
+                    key = (j, rid, "message", ident)
+                    hit = memo.get(key)
+                    if hit is None:
+                        hit = self._handle(j, rid, "message", ident)
+                    new_rid, sends, reversal = hit
+                    moved = nodes if new_rid == rid else (*nodes[:j], new_rid, *nodes[j + 1 :])
+                    rev = reversed_ | {names[j]} if reversal else reversed_
+                    after = without.union(sends) if sends else without
+                    add((acts[0], new(SystemState, (moved, after, sides, crashes, partitions,
+                                                    failed, rev))))  # fmt: skip
+                else:
+                    add((acts[0], new(SystemState, (nodes, without, sides, crashes, partitions,
+                                                    True, reversed_))))  # fmt: skip
+                if loss:
+                    add((acts[1], new(SystemState, (nodes, without, sides, crashes, partitions,
+                                                    True, reversed_))))  # fmt: skip
+                if dup and reachable:
+                    kept = network.union(sends) if sends else network
+                    add((acts[2], new(SystemState, (moved, kept, sides, crashes, partitions,
+                                                    failed, rev))))  # fmt: skip
+        perfect = self.timing == "perfect"
+        for i, rec in enumerate(recs):
+            if not rec.timers or rec.local is None:
+                continue
+            for timer, waited in rec.timers:
+                if perfect and waited and not self.suspects(recs, sides, i, waited):
+                    continue
+                action = self._timeouts.get((i, timer))
+                if action is None:
+                    action = self._timeouts[(i, timer)] = Timeout(self.names[i], timer)
+                rid = nodes[i]
+                hit = self._memo.get((i, rid, "timer", timer))
+                if hit is None:
+                    hit = self._handle(i, rid, "timer", timer)
+                new_rid, sends, reversal = hit
+                moved = nodes if new_rid == rid else (*nodes[:i], new_rid, *nodes[i + 1 :])
+                rev = reversed_ | {self.names[i]} if reversal else reversed_
+                after = network.union(sends) if sends else network
+                add((action, new(SystemState, (moved, after, sides, crashes, partitions,
+                                               failed or bool(waited), rev))))  # fmt: skip
+        faults = self.faults
+        if crashes < faults.crashes:
+            for i, rec in enumerate(recs):
+                if rec.local is not None:
+                    add((self._crash_actions[i], self._crash(state, i)))
+        if faults.recover:
+            for i, rec in enumerate(recs):
+                if rec.local is None:
+                    rid = nodes[i]
+                    hit = self._memo.get((i, rid, "recover", None))
+                    if hit is None:
+                        hit = self._handle(i, rid, "recover", None)
+                    new_rid, sends, reversal = hit
+                    moved = nodes if new_rid == rid else (*nodes[:i], new_rid, *nodes[i + 1 :])
+                    rev = reversed_ | {self.names[i]} if reversal else reversed_
+                    after = network.union(sends) if sends else network
+                    add((self._recover_actions[i], new(SystemState, (moved, after, sides, crashes,
+                                                       partitions, failed, rev))))  # fmt: skip
+        if sides is None:
+            if partitions < faults.partitions:
+                for split, cut in zip(self._splits, self._partition_actions, strict=True):
+                    add((cut, new(SystemState, (nodes, network, split, crashes,
+                                                partitions + 1, True, reversed_))))  # fmt: skip
+        else:
+            add((_HEAL, new(SystemState, (nodes, network, None, crashes, partitions, failed,
+                                          reversed_))))  # fmt: skip
+        return out
+
+    def _handle(self, i: int, rid: int, kind: str, arg: Any) -> tuple[int, tuple[int, ...], bool]:
+        """Run node ``i``'s handler (record ``rid``) for one event and memoize what it did."""
+        payload = self._envs[arg] if kind == "message" else arg
+        applied = self.apply(i, self._records[rid], kind, payload, False)
+        hit = (
+            self._record_id(applied.record),
+            tuple(self._env_id(env) for env in applied.sends),
+            applied.reversal,
+        )
+        self._memo[(i, rid, kind, arg)] = hit
+        return hit
+
+    def _actions_for(self, ident: int) -> tuple[Deliver, Drop, Duplicate]:
+        src, dst, msg = self._envs[ident]
+        acts = (
+            Deliver(src, dst, msg, ident),
+            Drop(src, dst, msg, ident),
+            Duplicate(src, dst, msg, ident),
+        )
+        self._env_actions[ident] = acts
+        return acts
+
     def suspects(
         self,
         recs: Sequence[NodeRecord],
@@ -539,8 +781,13 @@ class ActorSystem:
         waited: tuple[str, ...],
     ) -> bool:
         """Whether a perfect failure detector at node ``i`` reports one of ``waited``."""
-        index = self.index
-        return any(recs[index[w]].local is None or cut_off(sides, i, index[w]) for w in waited)
+        watched = self._watched.get(waited)
+        if watched is None:
+            watched = self._watched[waited] = tuple(self.index[w] for w in waited)
+        for k in watched:
+            if recs[k].local is None or (sides is not None and sides[i] != sides[k]):
+                return True
+        return False
 
     def next_state(self, state: SystemState, action: ActorAction) -> SystemState | None:
         try:
@@ -569,6 +816,7 @@ class ActorSystem:
         self, state: SystemState, action: ActorAction, record: bool
     ) -> tuple[SystemState, tuple[tuple[Any, ...], ...]] | None:
         """Apply one action: the next state and, when ``record`` is set, its trace events."""
+        head: tuple[Any, ...]
         kind = type(action)
         nodes = state.nodes
         records = self._records
@@ -597,6 +845,12 @@ class ActorSystem:
             timer = action.timer  # type: ignore[union-attr]
             waited = next((w for name, w in rec.timers if name == timer), None)
             if rec.local is None or waited is None:
+                return None
+            if (
+                self.timing == "perfect"
+                and waited
+                and not self.suspects([records[r] for r in nodes], state.sides, i, waited)
+            ):
                 return None
             head = ("timeout", action.node, timer)  # type: ignore[union-attr]
             failed = state.failed or bool(waited)
@@ -696,22 +950,22 @@ class ActorSystem:
         return NodeRecord(None, (), record.durable, (), decision, record.vote)
 
     def _crash(self, state: SystemState, i: int) -> SystemState:
-        rid = state.nodes[i]
+        nodes, network, sides, crashes, partitions, _, reversed_ = state
+        rid = nodes[i]
         new_rid = self._crashed.get(rid)
         if new_rid is None:
             new_rid = self._crashed[rid] = self._record_id(self.crashed(self._records[rid]))
-        network = state.network
-        if not self.faults.recover:
+        if not self.faults.recover and network:
             # Crash-stop: nobody will ever receive what is addressed to this node.
-            name = self.names[i]
-            envs = self._envs
-            network = frozenset(e for e in network if envs[e][1] != name)
-        nodes = state.nodes
-        return state._replace(
-            nodes=(*nodes[:i], new_rid, *nodes[i + 1 :]),
-            network=network,
-            crashes=state.crashes + 1,
-            failed=True,
+            kept = self._unaddressed.get((network, i))
+            if kept is None:
+                ends = self._ends
+                kept = frozenset(e for e in network if ends[e][1] != i)
+                self._unaddressed[(network, i)] = kept
+            network = kept
+        moved = (*nodes[:i], new_rid, *nodes[i + 1 :])
+        return _tuple_new(
+            SystemState, (moved, network, sides, crashes + 1, partitions, True, reversed_)
         )
 
     def apply(self, i: int, rec: NodeRecord, kind: str, payload: Any, record: bool) -> Applied:
@@ -725,6 +979,7 @@ class ActorSystem:
         name = self.names[i]
         out = Out(name, self.known)
         timers = dict(rec.timers)
+        event: tuple[Any, ...]
         if kind == "message":
             src, _, msg = payload
             handler, event = "on_message", ("message", msg, src)
@@ -872,22 +1127,90 @@ class ActorSystem:
 
     # -- traces --------------------------------------------------------------------------------
 
-    def trace_of(self, path: Path) -> Trace:
-        """A checker path as a ``Trace`` (time = step number), for sequence diagrams."""
+    def trace_of(self, path: Path, about: dict[str, Any] | None = None) -> Trace:
+        """A checker path as a ``Trace`` (time = step number), for sequence diagrams and
+        saving: with its steps, the verdict of every ``always`` and ``sometimes`` property
+        after each, this system's description and ``about`` (what the run shows)."""
         builder = TraceBuilder(self.names)
+        encoder = Encoder()
+        states = path.states
+        steps = [Step(None, "start", 0, 0.0, self.verdicts(states[0]))]
         try:
             builder.add(0.0, self._start(record=True)[1])
             for number, action in enumerate(path.actions, start=1):
-                result = self._step(path.states[number - 1], action, record=True)
+                result = self._step(states[number - 1], action, record=True)
                 if result is None:
                     raise ModelError(
                         f"step {number} of the path ({format_action(action)}) is not enabled "
                         "in the state before it; was the path made by another system?"
                     )
+                steps.append(
+                    Step(
+                        encode_action(action, encoder),
+                        format_action(action),
+                        len(builder.events),
+                        float(number),
+                        self.verdicts(states[number]),
+                    )
+                )
                 builder.add(float(number), result[1])
         except _HandlerFailure as failure:
             raise ModelError(failure.describe()) from None
-        return builder.trace()
+        return builder.trace_with(steps, self.describe(), {"source": "checker", **(about or {})})
+
+    def verdicts(self, state: SystemState) -> tuple[tuple[str, bool], ...]:
+        """Whether each ``always`` and ``sometimes`` property holds in ``state``."""
+        return tuple(
+            (p.name, bool(p.condition(self, state)))
+            for p in self._properties
+            if p.kind != "blocking" and p.condition is not None
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """This system as JSON-ready data, enough to build it again from the classes and
+        functions it names (``dtcourse.engine.replay.rebuild``)."""
+        encoder = Encoder()
+
+        def ref(function: Any) -> str | None:
+            return None if function is None else type_path(function)
+
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "nodes": [
+                {
+                    "name": name,
+                    "class": type_path(type(node))
+                    or f"{type(node).__module__}:{type(node).__qualname__}",
+                    "settings": {
+                        k: encoder(v)
+                        for k, v in getattr(node, "__dict__", {}).items()
+                        if k != "name"
+                    },
+                }
+                for name, node in zip(self.names, self.nodes, strict=True)
+            ],
+            "participants": list(self.participants),
+            "network": {"loss": self.network.loss, "duplicate": self.network.duplicate},
+            "faults": {
+                "crashes": self.faults.crashes,
+                "recover": self.faults.recover,
+                "partitions": self.faults.partitions,
+            },
+            "timing": self.timing,
+            "symmetry": [list(group) for group in self.symmetry],
+            "properties": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "condition": ref(p.condition),
+                    "pending": ref(p.pending),
+                    "resolved": ref(p.resolved),
+                    "allowed": ref(p.allowed),
+                }
+                for p in self._properties
+            ],
+        }
 
     # -- symmetry ------------------------------------------------------------------------------
 

@@ -17,6 +17,11 @@ Optional hooks a model may provide:
   action of ``actions(state)`` whose successor is not None, in the same order. A model
   may compute them in one pass for speed; ``actions`` and ``next_state`` remain the
   definition (they replay traces and pinpoint errors), so the two must agree.
+* ``next_states(state)``: the list of the states of ``successors(state)``, in the same
+  order, without the actions (used only together with ``successors``). The checker then
+  keeps no action per state and finds the actions of a trace again from ``successors``.
+* ``is_fault(action)``: whether an action is a failure (a crash, a lost message); random
+  runs (``dtcourse.engine.walks``) take those only now and then.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-State = Hashable
-Action = Hashable
+# States and actions must be hashable; the checker checks that at run time. Typed as Any so
+# that a model's own state type (a named tuple, a dataclass) fits every hook signature.
+State = Any
+Action = Any
 
 PropertyKind = Literal["always", "sometimes", "blocking"]
 

@@ -15,6 +15,12 @@ Metrics are what the course counts: messages by type, forced and lazy log writes
 the number of sequential message hops on the critical path to the last decision, and
 each node's time to decision. After every step the system's ``always`` properties are
 checked, so a chaos run reports the first violation with its trace.
+
+The trace keeps each step as the choice the model checker would name (deliver, duplicate,
+drop, timeout, crash, recover, partition, heal), so a simulated run saves and replays like
+a counterexample. A message sent twice by a duplicating network is two copies in flight:
+the first to arrive is the duplicate (a copy is still on its way), the second the
+delivery.
 """
 
 from __future__ import annotations
@@ -27,9 +33,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from dtcourse.engine.actors import ActorSystem, NodeRecord, _HandlerFailure
+from dtcourse.engine._codec import Encoder
+from dtcourse.engine.actors import (
+    ActorAction,
+    ActorSystem,
+    Crash,
+    Deliver,
+    Drop,
+    Duplicate,
+    Heal,
+    NodeRecord,
+    Partition,
+    Recover,
+    Timeout,
+    _HandlerFailure,
+    encode_action,
+    format_action,
+)
 from dtcourse.engine.network import cut_off
-from dtcourse.engine.trace import Trace, TraceBuilder
+from dtcourse.engine.trace import Step, Trace, TraceBuilder
 from dtcourse.engine.trace_text import text_sequence
 from dtcourse.errors import ModelError
 
@@ -289,6 +311,20 @@ class _Run:
         self.last_decision: tuple[float, int] | None = None
         self.violations: list[str] = []
         self.invariants = [p for p in system.properties() if p.kind == "always"]
+        self.steps: list[Step] = [Step(None, "start", 0, 0.0)]
+        self.copies: dict[int, int] = {}  # send index -> copies still in flight
+        self.encoder = Encoder()
+
+    def step(self, action: ActorAction) -> None:
+        """Record that the environment took ``action`` now; its events follow."""
+        self.steps.append(
+            Step(
+                encode_action(action, self.encoder),
+                format_action(action),
+                len(self.builder.events),
+                self.now,
+            )
+        )
 
     # -- scheduling ------------------------------------------------------------------------------
 
@@ -374,22 +410,28 @@ class _Run:
         copies = 1
         if self.loss and self.rng.random() < self.loss:
             copies = 0
+            self.copies[index] = 1
             self.push(self.now + self.latency.draw(self.rng), "deliver", (env, index, "drop"))
         elif self.duplicate and self.rng.random() < self.duplicate:
             copies = 2
-        for copy in range(copies):
-            how = "duplicate" if copy else "deliver"
+        if copies:
+            self.copies[index] = copies
+        for _ in range(copies):
             at = self.now + self.latency.draw(self.rng)
-            self.push(at, "deliver", (env, index, how, self.hops[i]))
+            self.push(at, "deliver", (env, index, "copy", self.hops[i]))
 
     def deliver(self, env: tuple[str, str, Any], index: int, how: str, hops: int = 0) -> None:
         src, dst, msg = env
         system = self.system
         j = system.index[dst]
+        self.copies[index] -= 1
         if how == "drop":
             self.failed = True
+            self.step(Drop(src, dst, msg))
             self.builder.add_one(self.now, ("drop", src, dst, msg), send_index=index)
             return
+        how = "duplicate" if self.copies[index] else "deliver"
+        self.step(Duplicate(src, dst, msg) if self.copies[index] else Deliver(src, dst, msg))
         down = self.records[j].local is None
         if down or cut_off(self.sides, system.index[src], j):
             self.failed = True
@@ -417,6 +459,7 @@ class _Run:
             return
         if waited:
             self.failed = True
+        self.step(Timeout(system.names[i], timer))
         self.builder.add_one(self.now, ("timeout", system.names[i], timer))
         self.handle(i, "timer", timer)
 
@@ -428,21 +471,25 @@ class _Run:
                 return
             self.records[i] = system.crashed(self.records[i])
             self.failed = True
+            self.step(Crash(fault.node))  # type: ignore[arg-type]
             self.builder.add_one(self.now, ("crash", fault.node))
             self.check()
         elif fault.kind == "recover":
             i = system.index[fault.node]  # type: ignore[index]
             if self.records[i].local is not None:
                 return
+            self.step(Recover(fault.node))  # type: ignore[arg-type]
             self.builder.add_one(self.now, ("recover", fault.node))
             self.handle(i, "recover", None)
         elif fault.kind == "partition":
             second = set(fault.groups[1])  # type: ignore[index]
             self.sides = tuple(1 if n in second else 0 for n in system.names)
             self.failed = True
+            self.step(Partition(fault.groups))  # type: ignore[arg-type]
             self.builder.add_one(self.now, ("partition", fault.groups))
         else:
             self.sides = None
+            self.step(Heal())
             self.builder.add_one(self.now, ("heal",))
 
     # -- properties and results ------------------------------------------------------------------
@@ -476,6 +523,8 @@ class _Run:
             events=len(self.builder.events),
             end_time=self.now,
         )
-        return SimResult(
-            self.seed, self.builder.trace(), metrics, decisions, tuple(self.violations)
-        )
+        about = {"source": "simulation", "seed": self.seed}
+        if self.violations:
+            about["property"] = self.violations[0]
+        trace = self.builder.trace_with(self.steps, self.system.describe(), about)
+        return SimResult(self.seed, trace, metrics, decisions, tuple(self.violations))

@@ -3,17 +3,63 @@
 The simulator records a ``Trace`` as it runs; the checker's shortest counterexamples are
 converted into one (``ActorSystem.trace_of``). Sequence diagrams, tables and replays all
 read this type, so it stays a plain value: frozen, ordered, with no behaviour beyond
-views of itself.
+views of itself and its file form.
+
+Saved runs. Besides its events, a trace made by an engine keeps its *steps*: each choice
+the environment made (deliver this message, fire that timer, crash that node), in JSON
+form, with the events it caused; a description of the system that ran (node classes and
+settings, properties, network, failures, timing); and what it shows (``about``: the
+property it violates, the seed). ``save`` writes all of it to a versioned JSON file and
+``load`` reads it back without importing any protocol code, so any saved trace can be
+drawn; ``dtcourse.engine.replay`` re-executes the steps against node classes to see
+whether the run still happens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from dtcourse.errors import DTCourseError
 
 if TYPE_CHECKING:  # pandas is imported lazily: the checker never needs it
     import pandas
+
+__all__ = [
+    "ACTION_KINDS",
+    "FORMAT",
+    "VERSION",
+    "Event",
+    "Step",
+    "Trace",
+    "TraceBuilder",
+    "TraceFileError",
+    "message_label",
+]
+
+FORMAT = "dtcourse-trace"
+VERSION = 1
+#: The environment's choices a step can record, with the keys each needs.
+ACTION_KINDS: dict[str, tuple[str, ...]] = {
+    "deliver": ("src", "dst", "msg"),
+    "duplicate": ("src", "dst", "msg"),
+    "drop": ("src", "dst", "msg"),
+    "timeout": ("node", "timer"),
+    "crash": ("node",),
+    "recover": ("node",),
+    "partition": ("groups",),
+    "heal": (),
+}
+
+
+class TraceFileError(DTCourseError):
+    """A saved trace cannot be read or replayed as it is."""
+
 
 EventKind = Literal[
     "start",
@@ -52,14 +98,131 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One choice of the environment and the events it caused, ``events[first:end]``.
+
+    ``action`` is the choice in JSON form (``{"kind": "deliver", "src": ..., "dst": ...,
+    "msg": ...}``, see ``ACTION_KINDS``), None for the start of the run, where every node
+    runs ``on_start``. ``label`` reads as the checker prints actions. ``verdicts`` says,
+    when known, which properties hold in the state after the step.
+    """
+
+    action: Mapping[str, Any] | None
+    label: str
+    first: int
+    time: float
+    verdicts: tuple[tuple[str, bool], ...] = ()
+
+
+@dataclass(frozen=True)
 class Trace:
-    """The events of one run, in order, and the lifelines to draw them on."""
+    """The events of one run, in order, and the lifelines to draw them on; with the steps,
+    the system description and ``about`` when an engine made it (see the module docs)."""
 
     nodes: tuple[str, ...]
     events: tuple[Event, ...]
+    steps: tuple[Step, ...] = ()
+    system: Mapping[str, Any] | None = None
+    about: Mapping[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.events)
+
+    def step_events(self, number: int) -> tuple[Event, ...]:
+        """The events step ``number`` caused."""
+        step = self.steps[number]
+        end = self.steps[number + 1].first if number + 1 < len(self.steps) else len(self.events)
+        return self.events[step.first : end]
+
+    def step_of(self, event_index: int) -> int | None:
+        """The number of the step that caused event ``event_index`` (None without steps)."""
+        found = None
+        for number, step in enumerate(self.steps):
+            if step.first > event_index:
+                break
+            found = number
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        """The file form (see ``save``)."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "nodes": list(self.nodes),
+            "about": dict(self.about),
+            "system": None if self.system is None else dict(self.system),
+            "steps": [
+                {
+                    "action": None if step.action is None else dict(step.action),
+                    "label": step.label,
+                    "first": step.first,
+                    "time": step.time,
+                    "verdicts": dict(step.verdicts),
+                }
+                for step in self.steps
+            ],
+            "events": [asdict(event) for event in self.events],
+        }
+
+    def save(self, path: str | PathLike[str]) -> Path:
+        """Write the trace to ``path`` as versioned JSON; returns the path written."""
+        target = Path(path)
+        if target.parent != Path():
+            target.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_json(), indent=1, allow_nan=False)
+        target.write_text(text + "\n", encoding="utf-8")
+        return target
+
+    @classmethod
+    def load(cls, path: str | PathLike[str]) -> Trace:
+        """Read a trace written by ``save``; ``TraceFileError`` says what is wrong."""
+        source = Path(path)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as error:
+            raise TraceFileError(f"cannot read the trace {source}: {error.strerror}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise TraceFileError(f"{source} is not a saved trace (not JSON: {error})") from None
+        return cls.from_json(data, where=str(source))
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "the trace") -> Trace:
+        """The trace ``to_json`` gave (checked, so a bad file gets a clear message)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise TraceFileError(
+                f'{where} is not a saved dtcourse trace (no "format": "{FORMAT}"); '
+                "save one with trace.save(path) or dtcourse check ... --save-trace FILE"
+            )
+        version = data.get("version")
+        if version != VERSION:
+            newer = isinstance(version, int) and version > VERSION
+            raise TraceFileError(
+                f"{where} has trace format version {version!r}, but this dtcourse reads "
+                f"version {VERSION}: "
+                + (
+                    "upgrade dtcourse to replay it"
+                    if newer
+                    else "save the run again with this version"
+                )
+            )
+        try:
+            nodes = tuple(_strings(data["nodes"], "nodes"))
+            events = tuple(_event(item) for item in data["events"])
+            steps = tuple(_step(item, len(events)) for item in data.get("steps", ()))
+            system = data.get("system")
+            about = data.get("about") or {}
+            if system is not None and not isinstance(system, dict):
+                raise ValueError("system must be an object")
+            if not isinstance(about, dict):
+                raise ValueError("about must be an object")
+        except TraceFileError as error:
+            raise TraceFileError(f"{where}: {error}") from None
+        except (KeyError, TypeError, ValueError) as error:
+            detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
+            raise TraceFileError(f"{where} is a damaged trace file ({detail})") from None
+        return cls(nodes, events, steps, system, about)
 
     def to_frame(self) -> pandas.DataFrame:
         """One row per event, one column per ``Event`` field, for tables and plots."""
@@ -95,6 +258,49 @@ class Trace:
         if event.send_index is None:
             return None
         return self.events[event.send_index]
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{what} must be a list of names")
+    return value
+
+
+_EVENT_FIELDS = {f.name for f in fields(Event)}
+
+
+def _event(item: Any) -> Event:
+    if not isinstance(item, dict) or set(item) != _EVENT_FIELDS:
+        raise ValueError(f"an event must have the fields {sorted(_EVENT_FIELDS)}")
+    if item["kind"] not in EventKind.__args__:  # type: ignore[attr-defined]
+        raise ValueError(f"unknown event kind {item['kind']!r}")
+    return Event(**item)
+
+
+def _step(item: Any, event_count: int) -> Step:
+    if not isinstance(item, dict):
+        raise ValueError("a step must be an object")
+    action = item["action"]
+    if action is not None:
+        if not isinstance(action, dict):
+            raise ValueError("a step's action must be an object")
+        kind = action.get("kind")
+        if kind not in ACTION_KINDS:
+            raise TraceFileError(
+                f"unknown action {kind!r} in a step; known actions: {', '.join(ACTION_KINDS)}"
+            )
+        missing = [key for key in ACTION_KINDS[kind] if key not in action]
+        if missing:
+            raise ValueError(f"the {kind} action lacks {', '.join(missing)}")
+    first, time = item["first"], item["time"]
+    if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= event_count:
+        raise ValueError(f"a step starts at event {first!r}, outside the trace")
+    if not isinstance(time, int | float) or not math.isfinite(time):
+        raise ValueError(f"a step's time must be a number, got {time!r}")
+    verdicts = item.get("verdicts") or {}
+    if not isinstance(verdicts, dict) or not all(isinstance(v, bool) for v in verdicts.values()):
+        raise ValueError("a step's verdicts must map property names to true or false")
+    return Step(action, str(item["label"]), first, float(time), tuple(verdicts.items()))
 
 
 def message_label(msg: Any) -> str:
@@ -186,3 +392,12 @@ class TraceBuilder:
 
     def trace(self) -> Trace:
         return Trace(self.nodes, tuple(self.events))
+
+    def trace_with(
+        self,
+        steps: Sequence[Step],
+        system: Mapping[str, Any] | None = None,
+        about: Mapping[str, Any] | None = None,
+    ) -> Trace:
+        """The trace so far, with its steps, system description and ``about``."""
+        return Trace(self.nodes, tuple(self.events), tuple(steps), system, dict(about or {}))

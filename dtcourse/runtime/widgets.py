@@ -13,7 +13,9 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from os import PathLike
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -264,7 +266,7 @@ class _StoreBound:
 
         return on_change
 
-    def _safe_refresh(self, refresh: Callable[[], None]) -> None:
+    def _safe_refresh(self, refresh: Callable[[], object]) -> None:
         try:
             refresh()
         except Exception as error:  # shown to the student: never a traceback on stderr
@@ -583,25 +585,60 @@ def _css_name(item_id: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in item_id)
 
 
-def trace_viewer(trace: Trace) -> TraceViewer:
-    """Step through a trace (a simulation or a counterexample) one event at a time."""
-    return TraceViewer(trace)
+def trace_viewer(trace: Trace | str | PathLike[str], nodes: Any = None) -> TraceViewer:
+    """Step through a trace (a simulation, a counterexample, or the path of a saved one)
+    one event at a time, with the verdict of each property after every step.
+
+    When the trace does not carry verdicts (a simulation), they come from replaying it,
+    on ``nodes`` when given (see ``dtcourse.engine.replay.rebuild``).
+    """
+    return TraceViewer(_as_trace(trace), nodes)
+
+
+def _as_trace(trace: Any) -> Trace:
+    if isinstance(trace, str | PathLike) and Path(trace).suffix == ".json":
+        return Trace.load(trace)
+    if not isinstance(trace, Trace) or not trace.events:
+        raise DTCourseError(
+            "trace_viewer needs a Trace with at least one event, e.g. simulate(...).trace "
+            "or system.trace_of(result.blocking), or the path of a saved trace (.json)"
+        )
+    return trace
+
+
+def _with_verdicts(trace: Trace, nodes: Any) -> tuple[Trace, str]:
+    """The trace with each step's verdicts, replaying it when it has none; and a note
+    when they cannot be had."""
+    if not trace.steps or any(step.verdicts for step in trace.steps):
+        return trace, ""
+    from dtcourse.engine.replay import replay
+
+    try:
+        result = replay(trace, nodes)
+    except DTCourseError as error:
+        return trace, f"verdicts unavailable: {error}"
+    steps = tuple(
+        replace(step, verdicts=again.verdicts)
+        for step, again in zip(trace.steps, result.trace.steps, strict=False)
+    )
+    divergence = result.divergence
+    note = "" if divergence is None else f"verdicts stop where the replay {divergence.describe()}"
+    return replace(trace, steps=steps + trace.steps[len(steps) :]), note
 
 
 class TraceViewer(widgets.VBox):
-    """A slider over a trace's events: the text sequence diagram up to the chosen event.
+    """A slider over a trace's events: the text sequence diagram up to the chosen event,
+    and, for a trace with steps, which properties hold after the step that event is in.
 
     Reading a counterexample one step at a time is how students find the step where the
     protocol went wrong; the text form keeps every step on screen without scrolling images.
     """
 
-    def __init__(self, trace: Trace) -> None:
-        if not isinstance(trace, Trace) or not trace.events:
-            raise DTCourseError(
-                "trace_viewer needs a Trace with at least one event, e.g. simulate(...).trace "
-                "or system.trace_of(result.blocking)"
-            )
-        self.trace = trace
+    def __init__(self, trace: Trace, nodes: Any = None) -> None:
+        trace = _as_trace(trace)
+        self.trace, self.note = _with_verdicts(trace, nodes)
+        kinds = {p.get("name"): p.get("kind") for p in (trace.system or {}).get("properties", ())}
+        self._kinds = kinds
         last = len(trace.events) - 1
         self.slider = widgets.IntSlider(
             value=last, min=0, max=last, description="event", continuous_update=True,
@@ -610,12 +647,15 @@ class TraceViewer(widgets.VBox):
         self.back = widgets.Button(description="◀", layout=widgets.Layout(width="3em"))
         self.forward = widgets.Button(description="▶", layout=widgets.Layout(width="3em"))
         self.caption = widgets.HTML()
+        self.verdicts = widgets.HTML()
         self.diagram = widgets.HTML()
         self.back.on_click(lambda _: self._step(-1))
         self.forward.on_click(lambda _: self._step(+1))
         self.slider.observe(lambda _: self._show(), names="value")
         controls = widgets.HBox([self.back, self.slider, self.forward])
-        super().__init__([controls, self.caption, self.diagram], layout=_panel_layout())
+        super().__init__(
+            [controls, self.caption, self.verdicts, self.diagram], layout=_panel_layout()
+        )
         self._show()
 
     def _step(self, delta: int) -> None:
@@ -632,8 +672,39 @@ class TraceViewer(widgets.VBox):
             f"<b>event {event.index}</b> of {len(self.trace.events)}, "
             f"t={event.time:g}: {html.escape(lines[-1].strip())}"
         )
+        self.verdicts.value = self._verdict_html(event.index)
         self.diagram.value = (
             "<pre style='font-size: 12px; line-height: 1.25; margin: 0'>"
             + html.escape("\n".join(lines))
             + "</pre>"
+        )
+
+    def verdicts_at(self, event_index: int) -> dict[str, bool]:
+        """Which properties hold after the step that caused event ``event_index``."""
+        number = self.trace.step_of(event_index)
+        return {} if number is None else dict(self.trace.steps[number].verdicts)
+
+    def _verdict_html(self, event_index: int) -> str:
+        number = self.trace.step_of(event_index)
+        if number is None:
+            return ""
+        step = self.trace.steps[number]
+        parts = []
+        for name, holds in step.verdicts:
+            kind = self._kinds.get(name, "always")
+            if kind == "sometimes":
+                mark, color = ("reached", "var(--jp-success-color1, #388e3c)") if holds else (
+                    "not yet", "var(--jp-ui-font-color2, #666)")  # fmt: skip
+            else:
+                mark, color = ("holds", "var(--jp-success-color1, #388e3c)") if holds else (
+                    "VIOLATED", "var(--jp-error-color1, #d32f2f)")  # fmt: skip
+            parts.append(
+                f"<span style='color: {color}; margin-right: 12px'>"
+                f"{html.escape(name)}: {mark}</span>"
+            )
+        note = f"<div class='dtc-sub'>{html.escape(self.note)}</div>" if self.note else ""
+        body = "".join(parts) or "<span class='dtc-sub'>no properties judged</span>"
+        return (
+            f"<div style='font-size: 12px'><b>after step {number}</b> "
+            f"({html.escape(step.label)}): {body}</div>{note}"
         )

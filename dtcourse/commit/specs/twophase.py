@@ -199,6 +199,35 @@ class TwoPhase:
             if abort_sent:
                 yield acts[4], TPState(_set(rm_state, i, ABORTED), tm_state, tm_prepared, msgs)
 
+    def next_states(self, state: TPState) -> list[TPState]:
+        """The states of ``successors``, in the same order, without the actions: the
+        checker's lean loop (it finds a trace's actions again from ``successors``)."""
+        rm_state, tm_state, tm_prepared, msgs = state
+        found: list[TPState] = []
+        add = found.append
+        tm_init = tm_state == "init"
+        if tm_init:
+            if tm_prepared == self._all:
+                add(TPState(rm_state, COMMITTED, tm_prepared, msgs | DECISION_COMMIT))
+            add(TPState(rm_state, ABORTED, tm_prepared, msgs | DECISION_ABORT))
+        commit_sent = COMMIT_MSG in msgs
+        abort_sent = ABORT_MSG in msgs
+        prepared_msgs = self._prepared_msgs
+        singles = self._singles
+        sent = self._sent
+        for i in range(len(rm_state)):
+            if tm_init and prepared_msgs[i] in msgs:
+                add(TPState(rm_state, tm_state, tm_prepared | singles[i], msgs))
+            if rm_state[i] == WORKING:
+                head, tail = rm_state[:i], rm_state[i + 1 :]
+                add(TPState((*head, PREPARED, *tail), tm_state, tm_prepared, msgs | sent[i]))
+                add(TPState((*head, ABORTED, *tail), tm_state, tm_prepared, msgs))
+            if commit_sent:
+                add(TPState(_set(rm_state, i, COMMITTED), tm_state, tm_prepared, msgs))
+            if abort_sent:
+                add(TPState(_set(rm_state, i, ABORTED), tm_state, tm_prepared, msgs))
+        return found
+
     def representative(self, state: TPState) -> TPState:
         """The orbit's canonical member: RMs renamed so their local views come out sorted.
 

@@ -78,7 +78,8 @@ def check(exercise_id: str, obj: Any) -> None:
         try:
             part(obj)
         except AssertionError as error:
-            failures.append((name, str(error) or "an assertion failed"))
+            message = str(error) or "an assertion failed"
+            failures.append((name, message + _save_counterexample(exercise_id, name, error)))
         except NotImplementedError as error:
             failures.append((name, _not_written(error)))
         except DTCourseError as error:  # the course's own message says what and what to do
@@ -93,6 +94,29 @@ def check(exercise_id: str, obj: Any) -> None:
     print(f"❌ {exercise_id}: {total - len(failures)} of {total} checks pass.")
     for name, message in failures:
         print(f"  • {name}: {message}")
+
+
+def _save_counterexample(exercise_id: str, part: str, error: AssertionError) -> str:
+    """Save the run a failed part carries (``dtcourse.engine.replay.Counterexample``) in
+    ``counterexamples/`` next to the notebook; returns the lines saying where and how to
+    replay it (nothing when there is no run, a note when it cannot be written)."""
+    from pathlib import Path
+
+    from dtcourse.engine.trace import Trace
+
+    trace = getattr(error, "trace", None)
+    if not isinstance(trace, Trace):
+        return ""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{exercise_id}.{part}")
+    target = Path("counterexamples") / f"{safe}.json"
+    try:
+        trace.save(target)
+    except (OSError, ValueError, DTCourseError) as problem:
+        return f"\n    (the counterexample could not be saved: {problem})"
+    return (
+        f"\n    counterexample saved to {target}; after a fix, replay it with:"
+        f"\n    from dtcourse.engine.replay import replay; replay({str(target)!r})"
+    )
 
 
 def _not_written(error: NotImplementedError) -> str:

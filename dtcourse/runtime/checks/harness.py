@@ -355,7 +355,7 @@ def replay(system: ActorSystem, path: Path, what: str) -> SystemState:
     for number, action in enumerate(path.actions, start=1):
         enabled = system.actions(state)
         try:
-            mine = enabled[enabled.index(action)]  # type: ignore[arg-type]
+            mine = enabled[enabled.index(action)]
         except ValueError:
             raise AssertionError(
                 f"{what} does not replay on {system!r}: step {number} "
