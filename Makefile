@@ -43,6 +43,7 @@ lab: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(RUN) $(BIN)/python -m ruff check dtcourse instructor tests bench
+	$(RUN) $(BIN)/python -m mypy
 	$(RUN) $(BIN)/python -m pytest
 
 build: $(STAMP)
