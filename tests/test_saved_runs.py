@@ -8,28 +8,38 @@ import sys
 from pathlib import Path
 
 import pytest
+from dtcourse_instructor.reference import p2_threepc, p2_twopc_coordinator, p2_twopc_participant
+from dtcourse_instructor.reference.p2_threepc import terminate
 
 from dtcourse.cli import main
-from dtcourse.commit.protocols import build, twopc
+from dtcourse.commit import messages
+from dtcourse.commit.protocols import build
 from dtcourse.engine.checker import check
 from dtcourse.engine.replay import Counterexample, replay
 from dtcourse.engine.sim import Fault, chaos, simulate
 from dtcourse.engine.trace import VERSION, Trace, TraceFileError
 
+RULE = f"{p2_threepc.__file__}:terminate"
 
-class Voter(twopc.Participant):
+
+class Voter(p2_twopc_participant.Participant):
     """A participant defined outside the library, as a student's class would be."""
 
 
 def ac1_counterexample() -> Trace:
-    system = build("3pc", 2, partitions=1)
+    system = build("3pc", 2, partitions=1, rule=terminate)
     result = check(system, stop_at_first=True)
     [violation] = result.violations
     return system.trace_of(violation.path, {"property": violation.property})
 
 
-def two_pc_run(participant: type[twopc.Participant] = twopc.Participant) -> Trace:
-    nodes = [twopc.Coordinator("C", ["P1", "P2"]), *(participant(p, "C") for p in ("P1", "P2"))]
+def two_pc_run(
+    participant: type[p2_twopc_participant.Participant] = p2_twopc_participant.Participant,
+) -> Trace:
+    nodes = [
+        p2_twopc_coordinator.Coordinator("C", ["P1", "P2"]),
+        *(participant(p, "C") for p in ("P1", "P2")),
+    ]
     from dtcourse.commit import properties
     from dtcourse.engine.actors import ActorSystem
 
@@ -58,7 +68,7 @@ def test_a_checker_counterexample_saves_loads_and_replays(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("seed", range(12))
 def test_simulated_runs_with_every_fault_replay_exactly(tmp_path: Path, seed: int) -> None:
-    system = build("3pc", 3)
+    system = build("3pc", 3, rule=terminate)
     run = simulate(
         system,
         seed=seed,
@@ -78,7 +88,7 @@ def test_simulated_runs_with_every_fault_replay_exactly(tmp_path: Path, seed: in
 
 def test_chaos_failures_replay_with_their_violation(tmp_path: Path) -> None:
     split = Fault(3.0, "partition", groups=(("C", "P1"), ("P2", "P3")))
-    result = chaos(build("3pc", 3), runs=40, seed=1, faults=[split])
+    result = chaos(build("3pc", 3, rule=terminate), runs=40, seed=1, faults=[split])
     assert result.failures
     for failure in result.failures:
         loaded = Trace.load(failure.trace.save(tmp_path / f"{failure.seed}.json"))
@@ -98,15 +108,15 @@ def test_step_views() -> None:
 # -- divergence ------------------------------------------------------------------------------------
 
 
-class Refuser(twopc.Participant):
+class Refuser(p2_twopc_participant.Participant):
     """Votes no: the change made after the run was saved."""
 
     def on_message(self, state, src, msg, out):
-        if isinstance(msg, twopc.Prepare) and state.phase == "working":
+        if isinstance(msg, messages.Prepare) and state.phase == "working":
             out.vote("no")
             out.decide("abort")
-            out.send(src, twopc.Vote("no"))
-            return twopc.ParticipantState("abort")
+            out.send(src, messages.Vote("no"))
+            return p2_twopc_participant.ParticipantState("abort")
         return super().on_message(state, src, msg, out)
 
 
@@ -144,7 +154,7 @@ def test_a_message_that_is_no_longer_sent_is_a_divergence(tmp_path: Path) -> Non
     trace = two_pc_run()
     data = trace.to_json()
     step = _prepare_step(trace, "P1") + 1
-    abort = {"$dataclass": "dtcourse.commit.protocols.twopc:Abort", "fields": {}}
+    abort = {"$dataclass": "dtcourse.commit.messages:Abort", "fields": {}}
     action = {"kind": "deliver", "src": "C", "dst": "P1", "msg": abort}
     data["steps"].insert(step, {**data["steps"][step], "action": action, "label": "deliver Abort"})
     result = replay(Trace.from_json(data))
@@ -207,9 +217,15 @@ def test_a_missing_file_and_wrong_nodes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TraceFileError, match="cannot read"):
         replay(tmp_path / "nowhere.json")
     with pytest.raises(TraceFileError, match="same names"):
-        replay(two_pc_run(), [twopc.Coordinator("C", ["P1"]), twopc.Participant("P1", "C")])
+        replay(
+            two_pc_run(),
+            [
+                p2_twopc_coordinator.Coordinator("C", ["P1"]),
+                p2_twopc_participant.Participant("P1", "C"),
+            ],
+        )
     with pytest.raises(TraceFileError, match="no node named P9"):
-        replay(two_pc_run(), {"P9": twopc.Participant("P9", "C")})
+        replay(two_pc_run(), {"P9": p2_twopc_participant.Participant("P9", "C")})
 
 
 # -- the commands ----------------------------------------------------------------------------------
@@ -217,7 +233,20 @@ def test_a_missing_file_and_wrong_nodes_are_refused(tmp_path: Path) -> None:
 
 def test_check_saves_and_replay_matches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "ac1.json"
-    code = main(["check", "3pc", "-n", "2", "--partition", "--quiet", "--save-trace", str(target)])
+    code = main(
+        [
+            "check",
+            "3pc",
+            "-n",
+            "2",
+            "--partition",
+            "--quiet",
+            "--rule",
+            RULE,
+            "--save-trace",
+            str(target),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and f"dtcourse replay {target}" in out
     assert Trace.load(target).about["property"].startswith("AC1")
@@ -261,6 +290,8 @@ def test_simulate_saves_a_failing_chaos_run(
         "40",
         "--partition",
         "C,P1|P2,P3@3",
+        "--rule",
+        RULE,
         "--save-trace",
         str(target),
     ]

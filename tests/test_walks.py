@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from dtcourse_instructor.reference.p2_threepc import terminate
 
 from dtcourse.commit.protocols import build
 from dtcourse.engine.actors import Timeout
@@ -131,7 +132,7 @@ def test_random_runs_refuse_bad_arguments(kwargs, message) -> None:
 
 
 def test_failures_come_at_varied_moments_not_all_first() -> None:
-    system = build("3pc", 2, crashes=1, partitions=1)
+    system = build("3pc", 2, crashes=1, partitions=1, rule=terminate)
     walker = Walker(system, system.properties(), seed=1, depth=30)
     first_steps = []
     for _ in range(40):
@@ -158,7 +159,7 @@ def test_stop_at_first_keeps_the_shortest_trace_and_leaves_the_rest_open() -> No
 
 
 def test_stop_at_first_does_not_judge_liveness_on_a_partial_graph() -> None:
-    system = build("3pc", 2, partitions=1)
+    system = build("3pc", 2, partitions=1, rule=terminate)
     early = check(system, stop_at_first=True)
     assert [v.kind for v in early.violations] == ["always"]
     assert early.blocking is None
@@ -186,7 +187,7 @@ def test_hunting_finds_what_breadth_first_cannot_reach() -> None:
 
 
 def test_the_3pc_partition_counterexample_comes_early() -> None:
-    system = build("3pc", 3, partitions=1)
+    system = build("3pc", 3, partitions=1, rule=terminate)
     result = check(system, stop_at_first=True, hunt=True)
     [violation] = result.violations
     assert violation.property.startswith("AC1") and _replays(system, violation.path)
@@ -206,7 +207,7 @@ def test_bad_memory_limits_are_refused(bad) -> None:
 
 
 def test_perfect_timing_timeouts_are_not_enabled_by_next_state_alone() -> None:
-    system = build("3pc", 2, partitions=1)
+    system = build("3pc", 2, partitions=1, rule=terminate)
     state = system.init_states()[0]
     # The coordinator's vote timer waits on the participants, none of whom failed.
     assert system.next_state(state, Timeout("C", "votes")) is None
