@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from leak_support import postgres_servers, stop_servers
 
 pytestmark = pytest.mark.slow
 
@@ -168,12 +169,23 @@ def test_each_release_notebook_runs_to_its_first_exercise(student_env: dict, pha
 
 def test_no_public_object_of_the_wheel_answers_an_exercise(student_env: dict) -> None:
     """The answer search: every public function and class against every visible check."""
-    done = _run(
-        [str(student_env["python"]), str(REPO / "tests" / "answer_search.py")],
-        cwd=student_env["cwd"],
-        env=student_env["env"],
-        timeout=3600,
-    )
+    # The search calls every public function with whatever a check passes, so some start
+    # things (a throwaway PostgreSQL cluster, say): give it a folder of its own and clear
+    # whatever it left there.
+    scratch = student_env["base"] / "search-tmp"
+    scratch.mkdir()
+    scratch.chmod(0o755)  # a cluster's server user must traverse it
+    env = {**student_env["env"], "TMPDIR": str(scratch)}
+    try:
+        done = _run(
+            [str(student_env["python"]), str(REPO / "tests" / "answer_search.py")],
+            cwd=student_env["cwd"],
+            env=env,
+            timeout=3600,
+        )
+    finally:
+        stop_servers(postgres_servers(scratch))
+        shutil.rmtree(scratch, ignore_errors=True)
     report = json.loads(done.stdout)
     broken = [name for name in report["objects"] if "import failed" in name]
     assert not broken, broken
