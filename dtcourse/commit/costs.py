@@ -32,7 +32,6 @@ The tests hold these counts against a table derived by hand from the protocol ru
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, astuple, dataclass, fields
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from dtcourse.commit import properties
 from dtcourse.errors import DTCourseError
+from dtcourse.packaged import load_packaged
 
 if TYPE_CHECKING:
     import pandas
@@ -312,15 +312,8 @@ def recorded_costs_json(
 
 @functools.cache
 def _recorded(path: Path = RECORDED_COSTS) -> tuple[dict[str, Cost], dict[str, tuple]]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DTCourseError(
-            f"the recorded costs of presumed abort are missing ({path}); reinstall dtcourse"
-        ) from None
-    if document.get("format") != RECORDED_FORMAT or document.get("fields") != [
-        f.name for f in fields(Cost)
-    ]:
+    document = load_packaged(path, "the recorded costs of presumed abort", RECORDED_FORMAT)
+    if document.get("fields") != [f.name for f in fields(Cost)]:
         raise DTCourseError(f"{path} was written for another dtcourse; reinstall dtcourse")
     costs = {}
     for values in document["costs"]:

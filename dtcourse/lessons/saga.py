@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -33,6 +32,7 @@ from typing import Any, Literal
 
 from dtcourse.engine.trace import Event, EventKind, Trace
 from dtcourse.errors import DTCourseError
+from dtcourse.packaged import load_packaged
 
 Value = int | str
 #: A step's effect on its service's store: an int adds to a counter, a str sets a value.
@@ -967,14 +967,7 @@ def recordings_json(
 
 def recordings(path: Path = RECORDINGS) -> Recordings:
     """Read the recorded runs back as the objects ``run`` and ``anomaly_demo`` return."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DTCourseError(
-            f"the recorded saga runs are missing ({path}); reinstall dtcourse"
-        ) from None
-    if document.get("format") != RECORDINGS_FORMAT:
-        raise DTCourseError(f"{path} has format {document.get('format')!r}; reinstall dtcourse")
+    document = load_packaged(path, "the recorded saga runs", RECORDINGS_FORMAT)
     return Recordings(
         runs={name: _saga_run_from(run) for name, run in document["runs"].items()},
         lost_sale=_interleaved_run_from(document["lost_sale"]),

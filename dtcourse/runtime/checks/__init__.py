@@ -16,7 +16,15 @@ from typing import Any
 
 from dtcourse.errors import DTCourseError
 
-__all__ = ["Exercise", "Part", "check", "check_part", "registry"]
+__all__ = [
+    "Exercise",
+    "Part",
+    "check",
+    "check_part",
+    "exercises_by_id",
+    "phase_exercises",
+    "registry",
+]
 
 Part = Callable[[Any], None]
 
@@ -29,19 +37,26 @@ class Exercise:
     parts: tuple[tuple[str, Part], ...]
 
 
-def _phase_exercises(phase_id: str) -> tuple[Exercise, ...]:
-    return tuple(importlib.import_module(f"{__name__}.{phase_id}").EXERCISES)
+def phase_exercises(package: str, phase_id: str) -> tuple[Exercise, ...]:
+    """The ``EXERCISES`` of ``<package>.<phase id>``: the visible checks here, the hidden
+    parts in the instructor's grader."""
+    return tuple(importlib.import_module(f"{package}.{phase_id}").EXERCISES)
 
 
-def registry() -> dict[str, Exercise]:
-    """Every exercise of the syllabus that has checks, by id."""
+def exercises_by_id(package: str) -> dict[str, Exercise]:
+    """Every exercise of the syllabus that ``package`` checks, by id."""
     from dtcourse.runtime.syllabus import load_syllabus
 
     return {
         exercise.id: exercise
         for phase in load_syllabus().phases
-        for exercise in _phase_exercises(phase.id)
+        for exercise in phase_exercises(package, phase.id)
     }
+
+
+def registry() -> dict[str, Exercise]:
+    """Every exercise of the syllabus that has visible checks, by id."""
+    return exercises_by_id(__name__)
 
 
 def _lookup(exercise_id: str) -> Exercise:
@@ -53,7 +68,7 @@ def _lookup(exercise_id: str) -> Exercise:
     except DTCourseError:
         known = ", ".join(exercise.id for exercise in load_syllabus().exercises)
         raise DTCourseError(f"no exercise {exercise_id!r}; known exercises: {known}") from None
-    for exercise in _phase_exercises(phase_id):
+    for exercise in phase_exercises(__name__, phase_id):
         if exercise.id == exercise_id:
             return exercise
     raise DTCourseError(f"exercise {exercise_id!r} has no checks in {__name__}.{phase_id}")

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dtcourse.errors import DTCourseError
+from dtcourse.packaged import load_packaged
 
 __all__ = ["DATA_DIR", "FORMAT", "answer_digest", "load_cases", "matches_digest"]
 
@@ -27,18 +27,7 @@ def _path(exercise_id: str) -> Path:
 
 def load_cases(exercise_id: str) -> dict[str, Any]:
     """The visible cases of one exercise, as the build wrote them."""
-    path = _path(exercise_id)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DTCourseError(
-            f"the visible cases of {exercise_id} are missing ({path}); reinstall dtcourse"
-        ) from None
-    if document.get("format") != FORMAT:
-        raise DTCourseError(
-            f"{path} has format {document.get('format')!r}, this dtcourse reads {FORMAT}; "
-            "reinstall dtcourse"
-        )
+    document = load_packaged(_path(exercise_id), f"the visible cases of {exercise_id}", FORMAT)
     return dict(document["cases"])
 
 

@@ -6,27 +6,18 @@ Parts may use the reference solutions, which students never receive.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from dtcourse.errors import DTCourseError
-from dtcourse.runtime.checks import Exercise
+from dtcourse.runtime.checks import Exercise, exercises_by_id, phase_exercises
 from dtcourse.runtime.syllabus import load_syllabus
 
 __all__ = ["grade_part", "registry"]
 
 
-def _phase_exercises(phase_id: str) -> tuple[Exercise, ...]:
-    return tuple(importlib.import_module(f"{__name__}.{phase_id}").EXERCISES)
-
-
 def registry() -> dict[str, Exercise]:
     """Every exercise of the syllabus with hidden parts, by id."""
-    return {
-        exercise.id: exercise
-        for phase in load_syllabus().phases
-        for exercise in _phase_exercises(phase.id)
-    }
+    return exercises_by_id(__name__)
 
 
 def grade_part(exercise_id: str, part: str, obj: Any, **settings: Any) -> None:
@@ -35,7 +26,7 @@ def grade_part(exercise_id: str, part: str, obj: Any, **settings: Any) -> None:
         phase_id = load_syllabus().exercise(exercise_id).phase
     except DTCourseError:
         raise DTCourseError(f"no exercise {exercise_id!r}") from None
-    for exercise in _phase_exercises(phase_id):
+    for exercise in phase_exercises(__name__, phase_id):
         if exercise.id == exercise_id:
             parts = dict(exercise.parts)
             if part not in parts:
